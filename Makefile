@@ -1,0 +1,30 @@
+# Two commands do everything: `make demo` and `make test`. Both create or reuse .venv first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv demo test bench clean
+
+venv: $(STAMP)
+
+# torch first and pinned (the CPU wheel), then everything else in ONE pip call under the same pin,
+# so no later package can pull a CUDA torch or downgrade an earlier one.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+demo: venv
+	$(VENV)/bin/latentsci run pipelines/zinc_ingest.toml
+
+test: venv
+	$(PY) -m pytest -q
+
+bench: venv
+	$(PY) bench/bench_ingest.py
+	$(PY) bench/bench_store.py
+
+clean:
+	rm -rf runs .pytest_cache

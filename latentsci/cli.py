@@ -1,0 +1,181 @@
+"""The `latentsci` command: one short function per verb; the library does the work."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from latentsci.errors import ConfigError, LatentsciError
+
+EPILOG = """examples:
+  latentsci run pipelines/zinc_ingest.toml
+  latentsci run pipelines/zinc_ingest.toml --force fingerprints
+  latentsci submit pipelines/zinc_ingest.toml --address http://127.0.0.1:8265
+  latentsci status
+  latentsci logs raysubmit_XXXX
+  latentsci query runs/zinc_ingest/stages/fingerprints-*/fingerprints.zarr --where "qed > 0.9" --limit 5
+"""
+
+
+def driver_command(pipeline: Path, extra: list[str]) -> list[str]:
+    """The command line of a pipeline's workflow driver, identical locally and as a Ray Job."""
+    from latentsci.pipeline.spec import load_pipeline
+
+    spec = load_pipeline(pipeline)
+    module = f"workflows.{spec.workflow}"
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        found = False
+    if not found:
+        raise ConfigError(f"{pipeline}: pipeline.workflow: no workflow module {module!r} "
+                          "(run from the project folder, or pip install the project)")
+    return ["python", "-m", module, str(pipeline), *extra]
+
+
+def _passthrough(args: argparse.Namespace) -> list[str]:
+    """Driver flags given to `run`, forwarded unchanged."""
+    extra = [f"--force={s}" for s in args.force]
+    extra += ["--run-dir", str(args.run_dir)] if args.run_dir else []
+    extra += ["--address", args.address] if args.address else []
+    extra += ["--check"] if args.check else []
+    return extra
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a pipeline's driver here (it starts or joins Ray itself)."""
+    command = driver_command(args.pipeline, _passthrough(args))
+    return subprocess.call([sys.executable, *command[1:]])
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Validate locally, then submit the same driver as a Ray Job and print its id."""
+    from latentsci import jobs
+
+    root = jobs.project_root(args.pipeline)
+    relative = args.pipeline.resolve().relative_to(root)
+    check = driver_command(relative, ["--check"])
+    if subprocess.call([sys.executable, *check[1:]], cwd=root, stdout=subprocess.DEVNULL) != 0:
+        return 2
+    run_dir = args.run_dir or (root / "runs" / relative.stem)
+    command = driver_command(relative, ["--run-dir", str(run_dir)])
+    submission = jobs.submit(command, root, args.address)
+    print(submission)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print one job's status, or all jobs'."""
+    from latentsci import jobs
+
+    for row in jobs.status(args.address, args.job_id):
+        print(f"{row['submission_id']}  {row['status']:<9}  {row['entrypoint']}  {row['message']}")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    """Print a job's driver log."""
+    from latentsci import jobs
+
+    print(jobs.logs(args.address, args.job_id), end="")
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """Print or save the rows of a latent store that match the query."""
+    from latentsci.store import LatentStore, query
+
+    store = LatentStore.open(args.store, allow_incomplete=args.allow_incomplete)
+    limit = args.limit if args.limit is not None else (None if args.out else 20)
+    frame = query(store, ids=args.ids, where=args.where, knn_of=args.knn_of, k=args.k,
+                  metric=args.metric, limit=limit, with_z=args.with_z)
+    if args.out:
+        suffix = args.out.suffix.lower()
+        if suffix not in {".csv", ".parquet"}:
+            raise ConfigError(f"--out {args.out}: expected a .csv or .parquet file name")
+        if args.with_z and suffix == ".csv":
+            frame["z"] = [" ".join(f"{v:.6g}" for v in z) for z in frame["z"]]
+        frame.to_csv(args.out, index=False) if suffix == ".csv" else frame.to_parquet(args.out)
+        print(f"wrote {len(frame)} rows to {args.out}")
+    elif args.json:
+        if args.with_z:
+            frame["z"] = [z.tolist() for z in frame["z"]]
+        print(json.dumps(frame.to_dict(orient="records"), default=str))
+    else:
+        print(frame.to_string(index=False) if len(frame) else "(no rows)")
+    return 0
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    """Flags `run` and `submit` share with the driver."""
+    p.add_argument("pipeline", type=Path, help="pipeline TOML file (see pipelines/)")
+    p.add_argument("--run-dir", type=Path, help="outputs, manifest and MLflow DB (default runs/NAME)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: verbs, flags and examples."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    top = argparse.ArgumentParser(prog="latentsci", formatter_class=fmt, epilog=EPILOG,
+                                  description="Learn, store and query scientific latent spaces "
+                                              "with Ray, Zarr and MLflow.")
+    verbs = top.add_subparsers(dest="verb", required=True, metavar="VERB")
+    run = verbs.add_parser("run", help="run a pipeline on an embedded or existing Ray cluster",
+                           formatter_class=fmt, epilog="example:\n  latentsci run "
+                           "pipelines/zinc_ingest.toml --force ingest_train")
+    _add_run_flags(run)
+    run.add_argument("--address", help="Ray cluster HOST:PORT or auto (default: RAY_ADDRESS, "
+                     "else an embedded local Ray)")
+    run.add_argument("--force", action="append", default=[], metavar="STAGE",
+                     help="rerun STAGE and its dependents (repeatable)")
+    run.add_argument("--check", action="store_true", help="only validate and print the plan")
+    run.set_defaults(fn=cmd_run)
+    sub = verbs.add_parser("submit", help="submit a pipeline as a Ray Job; prints the job id",
+                           formatter_class=fmt, epilog="example:\n  latentsci submit "
+                           "pipelines/zinc_ingest.toml --address http://127.0.0.1:8265")
+    _add_run_flags(sub)
+    sub.add_argument("--address", help="job server URL (default: RAY_API_SERVER_ADDRESS, "
+                     "else http://127.0.0.1:8265)")
+    sub.set_defaults(fn=cmd_submit)
+    for name, fn, text in (("status", cmd_status, "show a job's status, or all jobs"),
+                           ("logs", cmd_logs, "print a job's driver log")):
+        p = verbs.add_parser(name, help=text, formatter_class=fmt,
+                             epilog=f"example:\n  latentsci {name} raysubmit_XXXX")
+        p.add_argument("job_id", nargs="?" if name == "status" else None, metavar="ID")
+        p.add_argument("--address", help="job server URL (default http://127.0.0.1:8265)")
+        p.set_defaults(fn=fn)
+    q = verbs.add_parser("query", help="rows of a latent store by ids, filter or neighbours",
+                         formatter_class=fmt, epilog='examples:\n  latentsci query STORE --where '
+                         '"qed > 0.8 and sa < 3" --limit 10\n  latentsci query STORE --knn-of '
+                         'zinc-train-42 -k 5 --json\n  latentsci query STORE --out rows.parquet')
+    q.add_argument("store", type=Path, help="latent store (a .zarr folder)")
+    q.add_argument("--ids", nargs="+", metavar="ID", help="rows with these ids")
+    q.add_argument("--where", metavar="EXPR", help="property filter, e.g. \"qed > 0.8 and sa < 3\"")
+    q.add_argument("--knn-of", metavar="ID", help="nearest neighbours of this id (exact)")
+    q.add_argument("-k", type=int, default=10, help="neighbours to return (default 10)")
+    q.add_argument("--metric", choices=["cosine", "euclidean"], default="cosine")
+    q.add_argument("--limit", type=int, help="at most N rows (default 20 when printing)")
+    q.add_argument("--with-z", action="store_true", help="include the latent vector")
+    q.add_argument("--allow-incomplete", action="store_true", help="read an unfinished store")
+    out = q.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON records")
+    out.add_argument("--out", type=Path, metavar="FILE", help="write .csv or .parquet")
+    q.set_defaults(fn=cmd_query)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, dispatch, and turn user mistakes into one line on stderr with exit code 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except LatentsciError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

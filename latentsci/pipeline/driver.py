@@ -1,0 +1,91 @@
+"""The pipeline driver: what `latentsci run` starts and what `latentsci submit` runs as a Ray Job.
+
+Each workflow module calls `main(STAGES)` with the stage kinds it offers, so the command line is
+`python -m workflows.NAME PIPELINE.toml [--run-dir DIR] [--address ADDR] [--force STAGE]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from latentsci.errors import LatentsciError
+from latentsci.pipeline.engine import run_pipeline
+from latentsci.pipeline.manifest import Manifest
+from latentsci.pipeline.spec import check_stage_names, load_pipeline, plan
+from latentsci.pipeline.stage import Stage
+
+
+def default_run_dir(pipeline_name: str) -> Path:
+    """Runs go under ./runs/NAME unless --run-dir says otherwise."""
+    return Path("runs") / pipeline_name
+
+
+def parser(prog: str) -> argparse.ArgumentParser:
+    """Arguments shared by `latentsci run` and the workflow modules."""
+    p = argparse.ArgumentParser(prog=prog, description="Run a pipeline's stages on Ray.")
+    p.add_argument("pipeline", type=Path, help="pipeline TOML file")
+    p.add_argument("--run-dir", type=Path, help="where outputs, manifest and MLflow DB go "
+                   "(default: runs/PIPELINE_NAME)")
+    p.add_argument("--address", help="Ray cluster to join: HOST:PORT or auto "
+                   "(default: RAY_ADDRESS, else start an embedded local Ray)")
+    p.add_argument("--force", action="append", default=[], metavar="STAGE",
+                   help="rerun STAGE and everything after it even if unchanged (repeatable)")
+    p.add_argument("--check", action="store_true", help="validate the pipeline and print the plan")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def _where_to_look(run_dir: Path, manifest: Manifest, tracking_uri: str) -> str:
+    """Closing lines: where results are and the commands that open them."""
+    lines = [f"run directory: {run_dir}", f"manifest:      {manifest.path}"]
+    for record in manifest.stages.values():
+        for key, path in record.outputs.items():
+            lines.append(f"  {record.name}.{key}: {path}")
+    lines.append(f"MLflow:        mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1")
+    stores = [p for r in manifest.stages.values() for p in r.outputs.values() if p.endswith(".zarr")]
+    for store in stores:
+        lines.append(f"query:         latentsci query {store} --limit 5")
+    return "\n".join(lines)
+
+
+def execute(args: argparse.Namespace, registry: dict[str, Stage]) -> int:
+    """Validate everything, then join or start Ray, run the stages and say where results went."""
+    from latentsci.runtime import connect, disconnect, show_progress
+    from latentsci.tracking import Tracker, git_commit
+
+    spec = load_pipeline(args.pipeline)
+    planned = plan(spec, registry)
+    check_stage_names(spec, set(args.force), "--force")
+    if args.check:
+        for stage in planned:
+            print(f"{stage.name}: {stage.stage.kind} ({stage.config_hash}) needs {stage.needs}")
+        return 0
+    run_dir = (args.run_dir or default_run_dir(spec.name)).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    info = connect(args.address)
+    try:
+        print(f"Ray: {'embedded' if info.embedded else 'cluster'} at {info.address} "
+              f"({info.cpus:g} CPUs, {info.gpus:g} GPUs)", flush=True)
+        tracker = Tracker(run_dir, experiment=spec.name)
+        tags = {"pipeline": spec.name, "pipeline_file": str(spec.path.resolve()),
+                "git_commit": git_commit(spec.path.parent), "ray_address": info.address,
+                "run_dir": str(run_dir)}
+        progress = show_progress() and not args.no_progress
+        manifest = run_pipeline(spec, planned, run_dir, tracker, tags, set(args.force), progress)
+        print(_where_to_look(run_dir, manifest, tracker.uri))
+    finally:
+        if info.owned:
+            disconnect()
+    return 0
+
+
+def main(registry: dict[str, Stage], argv: list[str] | None = None, prog: str = "driver") -> int:
+    """Entry point of a workflow module; user mistakes print one line and exit 2."""
+    args = parser(prog).parse_args(argv)
+    try:
+        return execute(args, registry)
+    except LatentsciError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,77 @@
+"""Run planned stages in order: skip what finished with the same id, record what finishes."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from latentsci.pipeline.hashing import flatten, hashable
+from latentsci.pipeline.manifest import Manifest
+from latentsci.pipeline.spec import PipelineSpec, PlannedStage, downstream
+from latentsci.pipeline.stage import StageContext, StageRecord
+from latentsci.tracking import Tracker
+
+
+def stage_dir(run_dir: Path, planned: PlannedStage) -> Path:
+    """Outputs of a stage live in a folder named by its config id."""
+    return Path(run_dir) / "stages" / f"{planned.name}-{planned.config_hash}"
+
+
+def _run_one(planned: PlannedStage, manifest: Manifest, run_dir: Path, tracker: Tracker,
+             tags: dict[str, str], progress: bool) -> StageRecord:
+    """Run a stage in a fresh folder under its own MLflow run, then record it in the manifest."""
+    manifest.forget(planned.name)
+    out_dir = stage_dir(run_dir, planned)
+    if out_dir.exists():  # leftovers of a crashed or forced attempt
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    inputs = {n: manifest.stages[n] for n in planned.needs}
+    params = flatten(hashable(planned.config))
+    stage_tags = {**tags, "stage": planned.name, "kind": planned.stage.kind,
+                  "config_hash": planned.config_hash}
+    started = time.perf_counter()
+    with tracker.stage_run(planned.name, params, stage_tags) as run_id:
+        context = StageContext(planned.name, out_dir, inputs, progress)
+        result = planned.stage.run(planned.config, context)
+        seconds = time.perf_counter() - started
+        tracker.log_metrics({**result.metrics, "stage_seconds": seconds})
+        tracker.set_tags({f"output.{k}": v for k, v in result.outputs.items()})
+        for artifact in result.artifacts:
+            tracker.log_artifact(artifact)
+    record = StageRecord(
+        name=planned.name, kind=planned.stage.kind, config_hash=planned.config_hash,
+        outputs=result.outputs, metrics=result.metrics, mlflow_run_id=run_id,
+        finished_at=datetime.now(timezone.utc).isoformat(), seconds=round(seconds, 3),
+    )
+    manifest.record(record)  # only now, with every output written, is the stage complete
+    return record
+
+
+def run_pipeline(spec: PipelineSpec, planned: list[PlannedStage], run_dir: Path,
+                 tracker: Tracker, tags: dict[str, str], force: set[str] | None = None,
+                 progress: bool = False, log: Callable[[str], None] = print) -> Manifest:
+    """Run every stage not already finished with its current id (plus forced ones and dependents)."""
+    run_dir = Path(run_dir)
+    rerun = downstream(spec, force or set())
+    manifest = Manifest.load(run_dir, spec.name)
+    with tracker.pipeline_run(spec.name, tags):
+        skipped = []
+        for stage in planned:
+            done = manifest.finished(stage.name, stage.config_hash)
+            if done is not None and stage.name not in rerun:
+                log(f"[{stage.name}] unchanged ({stage.config_hash}): skipped")
+                skipped.append(stage.name)
+                continue
+            log(f"[{stage.name}] running {stage.stage.kind} ({stage.config_hash})")
+            record = _run_one(stage, manifest, run_dir, tracker, tags, progress)
+            log(f"[{stage.name}] done in {record.seconds:.1f}s: "
+                + ", ".join(f"{k}={v:g}" for k, v in list(record.metrics.items())[:6]))
+        tracker.set_tags({"skipped_stages": ",".join(skipped)})
+        tracker.log_artifact(manifest.path)
+        tracker.log_metrics({f"{n}.{k}": v for n, r in manifest.stages.items()
+                             for k, v in asdict(r)["metrics"].items()})
+    return manifest

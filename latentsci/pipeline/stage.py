@@ -1,0 +1,76 @@
+"""What a stage is: a typed config, a run function, and what it hands to the stages after it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
+
+
+class StageConfig(BaseModel):
+    """Base of every stage's parameters: unknown keys are refused, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _existing_file(path: Path, info: ValidationInfo) -> Path:
+    """Resolve a path against the pipeline file's folder and insist the file is there."""
+    base = (info.context or {}).get("base_dir", Path.cwd())
+    full = path if path.is_absolute() else Path(base) / path
+    if not full.is_file():
+        raise ValueError(f"no such file '{full}'")
+    return full.resolve()
+
+
+InputFile = Annotated[Path, AfterValidator(_existing_file)]
+"""A path to an existing input file; hashed by content, not by name."""
+
+
+@dataclass
+class StageRecord:
+    """A finished stage as the manifest keeps it and later stages see it."""
+
+    name: str
+    kind: str
+    config_hash: str
+    outputs: dict[str, str]
+    metrics: dict[str, float] = field(default_factory=dict)
+    mlflow_run_id: str | None = None
+    finished_at: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class StageResult:
+    """What a stage's run function returns: output paths, summary metrics, files to attach."""
+
+    outputs: dict[str, str]
+    metrics: dict[str, float] = field(default_factory=dict)
+    artifacts: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class StageContext:
+    """Everything a running stage may use besides its config."""
+
+    name: str
+    out_dir: Path
+    inputs: dict[str, StageRecord]
+    progress: bool = False
+
+    def input(self, stage: str) -> StageRecord:
+        """The record of an upstream stage this one declared in `needs`."""
+        return self.inputs[stage]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage kind a workflow offers: `kind` in a pipeline file selects it."""
+
+    kind: str
+    config: type[StageConfig]
+    run: Callable[[Any, StageContext], StageResult]
+    version: str = "1"  # bump when outputs change for the same config, so old results rerun

@@ -1,0 +1,5 @@
+"""Readers for the files users bring (SMILES lists, CSV tables)."""
+
+from latentsci.sources.smiles import SmilesRecords, read_smiles_file
+
+__all__ = ["SmilesRecords", "read_smiles_file"]

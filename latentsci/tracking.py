@@ -1,0 +1,83 @@
+"""MLflow tracking: one parent run per pipeline run, one nested run per stage.
+
+Only the driver talks to MLflow (workers return their metrics), so an embedded SQLite file never
+sees concurrent writers. `MLFLOW_TRACKING_URI` points a cluster run at a real MLflow server.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+MAX_PARAM_CHARS = 6000  # MLflow's limit on one param value
+
+
+def tracking_uri(run_dir: Path) -> str:
+    """MLFLOW_TRACKING_URI when set, else a SQLite file inside the run directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(run_dir).resolve()}/mlflow.db"
+
+
+def git_commit(cwd: Path | None = None) -> str:
+    """The commit the code ran from, or 'unknown' outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=10, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class Tracker:
+    """Driver-side MLflow logging for one pipeline run."""
+
+    def __init__(self, run_dir: Path, experiment: str):
+        import mlflow
+
+        self.mlflow = mlflow
+        self.run_dir = Path(run_dir).resolve()
+        self.uri = tracking_uri(self.run_dir)
+        mlflow.set_tracking_uri(self.uri)
+        if mlflow.get_experiment_by_name(experiment) is None:
+            # Keep artifacts beside the SQLite file, not in ./mlruns of whatever the cwd is.
+            location = None
+            if self.uri.startswith("sqlite:"):
+                location = (self.run_dir / "mlartifacts").as_uri()
+            mlflow.create_experiment(experiment, artifact_location=location)
+        mlflow.set_experiment(experiment)
+        self.experiment = experiment
+
+    @contextmanager
+    def pipeline_run(self, name: str, tags: dict[str, str]) -> Iterator[str]:
+        """The parent run; yields its id."""
+        with self.mlflow.start_run(run_name=name, tags=tags) as run:
+            yield run.info.run_id
+
+    @contextmanager
+    def stage_run(self, name: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[str]:
+        """A nested run for one stage, marked FAILED if the stage raises; yields its id."""
+        with self.mlflow.start_run(run_name=name, nested=True, tags=tags) as run:
+            self.log_params(params)
+            yield run.info.run_id
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Flattened config as params, long values cut to MLflow's limit."""
+        clean = {k: str(v)[:MAX_PARAM_CHARS] for k, v in params.items()}
+        self.mlflow.log_params(clean)
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Numeric metrics of the active run (non-numbers are skipped, not logged as text)."""
+        numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+        if numeric:
+            self.mlflow.log_metrics(numeric, step=step)
+
+    def log_artifact(self, path: Path, subdir: str | None = None) -> None:
+        """Attach a file (plot, report, manifest) to the active run."""
+        self.mlflow.log_artifact(str(path), artifact_path=subdir)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        """Tags on the active run."""
+        self.mlflow.set_tags(tags)

@@ -1,0 +1,77 @@
+"""Shared fixtures: one real embedded Ray per test session, tiny molecule files, pipelines."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SMILES = [
+    "CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CCN(CC)CC", "c1ccc2ccccc2c1",
+    "CC(C)Cc1ccc(cc1)C(C)C(=O)O", "O=C(O)c1ccccc1", "Cc1ccccc1", "CCCCCC", "C1CCCCC1",
+    "c1ccncc1", "OCC(O)CO", "CC(=O)Nc1ccc(O)cc1", "COc1ccccc1", "Clc1ccccc1",
+    "CC1=CC(=O)C=CC1=O", "NC(=O)c1ccccc1", "C1CCOC1", "c1ccoc1", "CCOC(=O)C",
+]
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """The embedded Ray the driver itself would start (loopback, token auth on), once per session."""
+    from latentsci.runtime import connect, disconnect
+
+    info = connect(num_cpus=2)
+    yield info
+    disconnect()
+
+
+@pytest.fixture
+def smiles_file(tmp_path: Path) -> Path:
+    """A .smi file with one bad SMILES, a salt and a duplicate in the middle."""
+    lines = SMILES[:5] + ["C1CC(", "[Na+].[Cl-].CCN", "OCC"] + SMILES[5:]
+    path = tmp_path / "mols.smi"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_pipeline(folder: Path, source: Path, extra: str = "", fp: bool = True) -> Path:
+    """A small molecules pipeline over `source` (ingest, then fingerprints unless fp=False)."""
+    text = f"""
+        [pipeline]
+        name = "tiny"
+        workflow = "molecules"
+
+        [stages.ingest]
+        kind = "ingest"
+        source = "{source}"
+        batch_size = 4
+        split = {{ method = "scaffold", fractions = {{ train = 0.6, valid = 0.2, test = 0.2 }} }}
+        {extra}
+    """
+    if fp:
+        text += """
+        [stages.fingerprints]
+        kind = "fingerprints"
+        needs = ["ingest"]
+        n_bits = 32
+        rows_per_shard = 8
+        """
+    path = folder / "tiny.toml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def cli_env() -> dict[str, str]:
+    """Environment for CLI subprocesses: the project importable, no terminal progress bars."""
+    env = dict(os.environ, CI="1", PYTHONPATH=str(ROOT))
+    env.pop("RAY_ADDRESS", None)
+    return env
+
+
+def latentsci_cmd(*args: str) -> list[str]:
+    """The `latentsci` console command, run through this interpreter."""
+    return [sys.executable, "-m", "latentsci.cli", *args]

@@ -1,0 +1,111 @@
+"""Pipeline files: every mistake refused before work with one exact line; stable config ids."""
+
+import textwrap
+
+import pytest
+
+from latentsci.errors import ConfigError
+from latentsci.pipeline.spec import check_stage_names, downstream, load_pipeline, plan
+from workflows.molecules import STAGES
+
+from conftest import write_pipeline
+
+
+def _plan(path):
+    return plan(load_pipeline(path), STAGES)
+
+
+def _error(path) -> str:
+    with pytest.raises(ConfigError) as err:
+        _plan(path)
+    return str(err.value)
+
+
+def test_plan_orders_stages_and_gives_ids(tmp_path, smiles_file):
+    planned = _plan(write_pipeline(tmp_path, smiles_file))
+    assert [p.name for p in planned] == ["ingest", "fingerprints"]
+    assert all(len(p.config_hash) == 12 for p in planned)
+    assert planned[0].config.source == smiles_file.resolve()
+
+
+def test_ids_are_stable_and_follow_config_and_input_content(tmp_path, smiles_file):
+    first = [p.config_hash for p in _plan(write_pipeline(tmp_path, smiles_file))]
+    assert first == [p.config_hash for p in _plan(write_pipeline(tmp_path, smiles_file))]
+    other = [p.config_hash for p in _plan(write_pipeline(tmp_path, smiles_file,
+                                                         "keep_largest_fragment = false"))]
+    assert other[0] != first[0] and other[1] != first[1]  # downstream id follows upstream id
+    smiles_file.write_text(smiles_file.read_text() + "CCCl\n")
+    edited = [p.config_hash for p in _plan(write_pipeline(tmp_path, smiles_file))]
+    assert edited[0] != first[0]
+
+
+def test_unknown_key(tmp_path, smiles_file):
+    path = write_pipeline(tmp_path, smiles_file, "smiles_colum = 'x'")
+    assert _error(path) == (
+        f"{path}: stages.ingest.smiles_colum: unknown key (expected one of: source, format, "
+        "smiles_column, carry_columns, keep_largest_fragment, max_heavy_atoms, deduplicate, "
+        "id_prefix, batch_size, split)")
+
+
+def test_unknown_nested_key(tmp_path, smiles_file):
+    path = write_pipeline(tmp_path, smiles_file, fp=False)
+    path.write_text(path.read_text().replace("seed", "x").replace("} }", "}, sed = 1 }"))
+    assert _error(path) == (f"{path}: stages.ingest.split.sed: unknown key "
+                            "(expected one of: method, fractions, seed)")
+
+
+def test_wrong_type(tmp_path, smiles_file):
+    path = write_pipeline(tmp_path, smiles_file, fp=False)
+    path.write_text(path.read_text().replace("batch_size = 4", 'batch_size = "four"'))
+    assert _error(path) == (f"{path}: stages.ingest.batch_size: expected a valid integer, "
+                            "unable to parse string as an integer, got 'four'")
+
+
+def test_missing_input_file(tmp_path):
+    path = write_pipeline(tmp_path, tmp_path / "absent.smi", fp=False)
+    assert _error(path) == f"{path}: stages.ingest.source: no such file '{tmp_path / 'absent.smi'}'"
+
+
+def test_bad_fractions(tmp_path, smiles_file):
+    path = write_pipeline(tmp_path, smiles_file, fp=False)
+    path.write_text(path.read_text().replace("test = 0.2", "test = 0.3"))
+    assert _error(path) == f"{path}: stages.ingest.split: fractions must sum to 1, got 1.1"
+
+
+def _write(tmp_path, body):
+    path = tmp_path / "p.toml"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def test_unknown_kind_and_need_and_cycle(tmp_path):
+    head = '[pipeline]\nname = "p"\nworkflow = "molecules"\n'
+    path = _write(tmp_path, head + '[stages.a]\nkind = "train"\n')
+    assert _error(path) == (f"{path}: stages.a.kind: unknown stage kind 'train' "
+                            "(workflow 'molecules' offers: ingest, fingerprints)")
+    path = _write(tmp_path, head + '[stages.a]\nkind = "fingerprints"\nneeds = ["b"]\n')
+    assert _error(path) == f"{path}: stages.a.needs: no stage named 'b'"
+    path = _write(tmp_path, head + '[stages.a]\nkind = "fingerprints"\nneeds = ["b"]\n'
+                  '[stages.b]\nkind = "fingerprints"\nneeds = ["a"]\n')
+    assert _error(path) == f"{path}: stages: dependency cycle a -> b -> a"
+
+
+def test_header_errors(tmp_path):
+    path = _write(tmp_path, '[pipeline]\nname = "p"\n[stages.a]\nkind = "ingest"\n')
+    assert _error(path) == f"{path}: pipeline.workflow: missing (required)"
+    path = _write(tmp_path, '[pipeline]\nname = 3\nworkflow = "molecules"\n')
+    assert _error(path) == f"{path}: pipeline.name: expected str, got 3"
+    path = _write(tmp_path, 'stagez = 1\n')
+    assert _error(path) == f"{path}: stagez: unknown key (expected: pipeline, stages)"
+    path = _write(tmp_path, '[pipeline\n')
+    assert _error(path).startswith(f"{path}: not valid TOML: ")
+    assert _error(tmp_path / "none.toml") == f"{tmp_path / 'none.toml'}: no such pipeline file"
+
+
+def test_force_names_and_downstream(tmp_path, smiles_file):
+    spec = load_pipeline(write_pipeline(tmp_path, smiles_file))
+    assert downstream(spec, {"ingest"}) == {"ingest", "fingerprints"}
+    assert downstream(spec, {"fingerprints"}) == {"fingerprints"}
+    with pytest.raises(ConfigError) as err:
+        check_stage_names(spec, {"train"}, "--force")
+    assert str(err.value) == f"--force train: {spec.path} has no such stage (stages: ingest, fingerprints)"
