@@ -57,12 +57,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from latentsci import jobs
 
     root = jobs.project_root(args.pipeline)
-    relative = args.pipeline.resolve().relative_to(root)
-    check = driver_command(relative, ["--check"])
+    pipeline = args.pipeline.resolve()
+    if pipeline.is_relative_to(root):  # travels with the working dir; else must be on shared storage
+        pipeline = pipeline.relative_to(root)
+    check = driver_command(pipeline, ["--check"])
     if subprocess.call([sys.executable, *check[1:]], cwd=root, stdout=subprocess.DEVNULL) != 0:
         return 2
-    run_dir = args.run_dir or (root / "runs" / relative.stem)
-    command = driver_command(relative, ["--run-dir", str(run_dir)])
+    run_dir = (args.run_dir or root / "runs" / pipeline.stem).resolve()
+    command = driver_command(pipeline, ["--run-dir", str(run_dir)])
     submission = jobs.submit(command, root, args.address)
     print(submission)
     return 0

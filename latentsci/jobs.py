@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from latentsci.errors import ClusterError
+from latentsci.runtime.cluster import token_auth_env
 
 DEFAULT_JOB_SERVER = "http://127.0.0.1:8265"
 EXCLUDES = [".venv/", "runs/", ".git/", "**/__pycache__/", "*.zarr/", "mlflow.db", "mlartifacts/"]
@@ -19,23 +22,48 @@ def job_server(address: str | None) -> str:
 
 def project_root(pipeline: Path) -> Path:
     """The folder holding `workflows/`: it travels to the cluster as the job's working dir."""
-    for folder in [pipeline.resolve().parent, *pipeline.resolve().parents, Path.cwd()]:
+    for folder in [*pipeline.resolve().parents, Path.cwd()]:
         if (folder / "workflows" / "__init__.py").is_file():
             return folder
     raise ClusterError(f"{pipeline}: no project folder (with workflows/) above it to ship as the job's "
                        "working dir")
 
 
+def check_job_server(server: str, timeout: float = 5.0) -> None:
+    """Refuse a job server that does not answer like Ray within seconds (the SDK can hang)."""
+    try:
+        with urllib.request.urlopen(f"{server.rstrip('/')}/api/version", timeout=timeout):
+            return
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):  # Ray with token auth: there, and the SDK sends our token
+            return
+        raise ClusterError(f"{server} is not a Ray job server (HTTP {exc.code} on /api/version)"
+                           ) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ClusterError(f"cannot reach Ray job server at {server}: {reason}") from None
+
+
 def client(address: str | None):
-    """A JobSubmissionClient, or one line saying the job server cannot be reached."""
+    """A JobSubmissionClient for exactly this server, or one line saying why there is none."""
     from ray.job_submission import JobSubmissionClient
 
     server = job_server(address)
+    check_job_server(server)
+    token_auth_env()
+    # The SDK lets RAY_API_SERVER_ADDRESS / RAY_ADDRESS override the URL it is given.
+    hidden = {k: os.environ.pop(k) for k in ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
+              if k in os.environ}
     try:
         return JobSubmissionClient(server)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ClusterError(f"cannot reach Ray job server at {server}: "
                            f"{str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # ray.exceptions.AuthenticationError and kin
+        raise ClusterError(f"Ray job server at {server} refused us: "
+                           f"{str(exc).splitlines()[0]}") from None
+    finally:
+        os.environ.update(hidden)
 
 
 def submit(command: list[str], root: Path, address: str | None) -> str:

@@ -63,3 +63,16 @@ def test_morgan_counts_shape_and_bad_input():
     z = morgan_counts(["CCO", "not a smiles"], radius=2, n_bits=64)
     assert z.shape == (2, 64) and z.dtype == np.float32
     assert z[0].sum() > 0 and z[1].sum() == 0
+
+
+@pytest.mark.parametrize("smiles", ["CC(NC(=O)CNC(=O)c1cccc(Br)c1)c1ccccc1Br", "[NH3+]CCc1ccc(O)cc1",
+                                    "O=C([O-])c1ccccc1"])
+def test_descriptors_equal_rdkit_functions(smiles):
+    from rdkit.Chem import QED, Crippen, Descriptors, rdMolDescriptors
+
+    mol = to_mol(smiles)
+    got = parse_smiles(smiles).descriptors
+    assert got["mw"] == pytest.approx(Descriptors.MolWt(mol))
+    assert got["logp"] == pytest.approx(Crippen.MolLogP(mol))
+    assert got["tpsa"] == pytest.approx(rdMolDescriptors.CalcTPSA(mol))
+    assert got["qed"] == pytest.approx(QED.qed(mol))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rdkit import Chem, RDLogger
-from rdkit.Chem import QED, Crippen, Descriptors, rdMolDescriptors
+from rdkit.Chem import QED
 from rdkit.Chem.MolStandardize import rdMolStandardize
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
@@ -67,13 +67,18 @@ def to_mol(text: str, keep_largest_fragment: bool = True) -> Chem.Mol | Reject:
 
 
 def describe(mol: Chem.Mol) -> dict[str, float]:
-    """The physchem descriptors every store carries as property columns."""
+    """The physchem descriptors every store carries as property columns.
+
+    QED's own property pass already computes RDKit's MolWt, Crippen logP and TPSA; reusing it
+    saves a second Crippen pass (about 10% of ingest time).
+    """
+    props = QED.properties(mol)
     return {
-        "mw": Descriptors.MolWt(mol),
-        "logp": Crippen.MolLogP(mol),
-        "qed": QED.qed(mol),
+        "mw": props.MW,
+        "logp": props.ALOGP,
+        "qed": QED.qed(mol, qedProperties=props),
         "sa": _sascorer().calculateScore(mol),
-        "tpsa": rdMolDescriptors.CalcTPSA(mol),
+        "tpsa": props.PSA,
         "heavy_atoms": float(mol.GetNumHeavyAtoms()),
     }
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from latentsci.errors import ClusterError
 
 LOOPBACK = "127.0.0.1"
+SINGLE_NODE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,31 @@ def check_reachable(address: str, timeout: float = 3.0) -> None:
         raise ClusterError(f"cannot reach Ray cluster at {address}: {reason}") from None
 
 
-def embedded_env() -> dict[str, str]:
-    """Environment that keeps every listener of a local Ray on loopback."""
-    return {"RAY_NODE_IP_ADDRESS": LOOPBACK}
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach."""
+    return host in ("localhost", "::1", "[::1]") or host.startswith("127.")
+
+
+def single_node_mode() -> None:
+    """Make Ray keep every listener on loopback (the embedded default and local test clusters).
+
+    On Linux Ray swaps 127.0.0.1 for the machine's public IP and binds its servers to all
+    interfaces; its single-node switch (meant for laptops) stops both. Ray reads the switch from
+    the environment when first imported and passes the environment on to the processes it starts,
+    so set both the variable and, if Ray is already imported, the constant it was read into.
+    """
+    os.environ[SINGLE_NODE_ENV] = "0"
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:
+        constants.ENABLE_RAY_CLUSTER = False
+
+
+def token_auth_env() -> None:
+    """Send our Ray auth token when one exists: Ray clients only do so with RAY_AUTH_MODE=token."""
+    has_token = any(os.environ.get(k) for k in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")) or (
+        Path.home() / ".ray" / "auth_token").is_file()
+    if has_token and "RAY_AUTH_MODE" not in os.environ:
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> ClusterInfo:
@@ -60,12 +85,15 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> ClusterI
     if owned:
         target = resolve_address(address)
         if target is None:
-            os.environ.update(embedded_env())
+            single_node_mode()
             ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
                      _node_ip_address=LOOPBACK, log_to_driver=True,
                      configure_logging=False)
         else:
             check_reachable(target)
+            if is_loopback(target.rpartition(":")[0]):
+                single_node_mode()
+            token_auth_env()
             try:
                 ray.init(address=target, log_to_driver=True)
             except (ConnectionError, RuntimeError) as exc:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 SCHEMA_VERSION = 1
 RESERVED = ("z", "z_std", "ids", "_written")
+COLUMN_CHUNK_ROWS = 4096
 PROPERTY_DTYPES = {"float64", "float32", "int64", "bool", "str"}
 
 

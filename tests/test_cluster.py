@@ -1,0 +1,123 @@
+"""Ray clusters: the embedded one stays on loopback, bad addresses fail fast, jobs run the driver."""
+
+import ipaddress
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import ROOT, cli_env, latentsci_cmd, write_pipeline
+
+
+def _is_loopback(ip: str) -> bool:
+    address = ipaddress.ip_address(ip)
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def _listeners(root_pid: int) -> list[tuple[str, int, str]]:
+    """(ip, port, process name) of every TCP listener of a process tree."""
+    procs = [psutil.Process(root_pid), *psutil.Process(root_pid).children(recursive=True)]
+    found = []
+    for proc in procs:
+        try:
+            for conn in proc.net_connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN:
+                    found.append((conn.laddr.ip, conn.laddr.port, proc.name()))
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_embedded_ray_listens_on_loopback_only(ray_cluster):
+    import ray
+
+    ray.get(ray.remote(lambda: 1).remote())  # make sure workers (and their servers) are up
+    assert ray_cluster.embedded and ray_cluster.address.startswith("127.0.0.1:")
+    listeners = _listeners(os.getpid())
+    assert len(listeners) >= 5  # GCS, raylet, object manager, agents, workers: not vacuous
+    exposed = [entry for entry in listeners if not _is_loopback(entry[0])]
+    assert exposed == []
+
+
+def test_unreachable_ray_address_is_one_line(tmp_path, smiles_file):
+    pipeline = write_pipeline(tmp_path, smiles_file)
+    result = subprocess.run(latentsci_cmd("run", str(pipeline), "--address", "127.0.0.1:1"),
+                            cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: cannot reach Ray cluster at 127.0.0.1:1: Connection refused"]
+
+
+def test_unreachable_job_server_is_one_line():
+    result = subprocess.run(latentsci_cmd("status", "--address", "http://127.0.0.1:1"), cwd=ROOT,
+                            env=cli_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: cannot reach Ray job server at http://127.0.0.1:1: "
+                                     "[Errno 111] Connection refused")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def head_node(tmp_path_factory, ray_cluster):
+    """A `ray start --head` cluster with the job API, on loopback, stopped by its own PIDs only."""
+    temp = tmp_path_factory.mktemp("head")
+    port, dash = _free_port(), _free_port()
+    env = dict(cli_env(), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_AUTH_MODE="token",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    head = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+         "--node-ip-address=127.0.0.1", f"--port={port}", "--dashboard-host=127.0.0.1",
+         f"--dashboard-port={dash}", "--include-dashboard=true", "--num-cpus=1",
+         f"--temp-dir={temp}", f"--ray-client-server-port={_free_port()}",
+         f"--dashboard-agent-listen-port={_free_port()}", "--disable-usage-stats"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{dash}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", dash), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(1)
+    yield url, env
+    tree = [head, *psutil.Process(head.pid).children(recursive=True)]
+    os.killpg(head.pid, signal.SIGTERM)
+    psutil.wait_procs([p for p in tree if isinstance(p, psutil.Process)], timeout=30)
+    head.wait(timeout=30)
+
+
+def test_submit_runs_the_driver_as_a_ray_job(head_node, tmp_path, smiles_file):
+    url, env = head_node
+    pipeline = write_pipeline(tmp_path, smiles_file, fp=False)
+    run_dir = tmp_path / "jobrun"
+    submitted = subprocess.run(latentsci_cmd("submit", str(pipeline), "--address", url,
+                                             "--run-dir", str(run_dir)),
+                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"raysubmit_\w+", job_id)
+    status = ""
+    deadline = time.time() + 240
+    while time.time() < deadline and status not in ("SUCCEEDED", "FAILED", "STOPPED"):
+        time.sleep(2)
+        out = subprocess.run(latentsci_cmd("status", job_id, "--address", url), cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=60)
+        status = out.stdout.split()[1] if out.returncode == 0 and out.stdout.split() else ""
+    logs = subprocess.run(latentsci_cmd("logs", job_id, "--address", url), cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60).stdout
+    assert status == "SUCCEEDED", logs
+    assert "[ingest] running ingest" in logs and "Ray: cluster at 127.0.0.1:" in logs
+    assert (run_dir / "manifest.json").is_file()
