@@ -43,6 +43,7 @@ def _passthrough(args: argparse.Namespace) -> list[str]:
     extra += ["--run-dir", str(args.run_dir)] if args.run_dir else []
     extra += ["--address", args.address] if args.address else []
     extra += ["--check"] if args.check else []
+    extra += ["--no-progress"] if args.no_progress else []
     return extra
 
 
@@ -112,47 +113,17 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    """Flags `run` and `submit` share with the driver."""
-    p.add_argument("pipeline", type=Path, help="pipeline TOML file (see pipelines/)")
-    p.add_argument("--run-dir", type=Path, help="outputs, manifest and MLflow DB (default runs/NAME)")
+def _verb(verbs, name: str, fn, text: str, examples: list[str], parents=()) -> argparse.ArgumentParser:
+    """One subcommand: a one-line help, examples in its epilog, and the function it calls."""
+    epilog = "examples:\n" + "\n".join(f"  latentsci {name} {e}" for e in examples)
+    p = verbs.add_parser(name, help=text, description=text, epilog=epilog, parents=list(parents),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(fn=fn)
+    return p
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line: verbs, flags and examples."""
-    fmt = argparse.RawDescriptionHelpFormatter
-    top = argparse.ArgumentParser(prog="latentsci", formatter_class=fmt, epilog=EPILOG,
-                                  description="Learn, store and query scientific latent spaces "
-                                              "with Ray, Zarr and MLflow.")
-    verbs = top.add_subparsers(dest="verb", required=True, metavar="VERB")
-    run = verbs.add_parser("run", help="run a pipeline on an embedded or existing Ray cluster",
-                           formatter_class=fmt, epilog="example:\n  latentsci run "
-                           "pipelines/zinc_ingest.toml --force ingest_train")
-    _add_run_flags(run)
-    run.add_argument("--address", help="Ray cluster HOST:PORT or auto (default: RAY_ADDRESS, "
-                     "else an embedded local Ray)")
-    run.add_argument("--force", action="append", default=[], metavar="STAGE",
-                     help="rerun STAGE and its dependents (repeatable)")
-    run.add_argument("--check", action="store_true", help="only validate and print the plan")
-    run.set_defaults(fn=cmd_run)
-    sub = verbs.add_parser("submit", help="submit a pipeline as a Ray Job; prints the job id",
-                           formatter_class=fmt, epilog="example:\n  latentsci submit "
-                           "pipelines/zinc_ingest.toml --address http://127.0.0.1:8265")
-    _add_run_flags(sub)
-    sub.add_argument("--address", help="job server URL (default: RAY_API_SERVER_ADDRESS, "
-                     "else http://127.0.0.1:8265)")
-    sub.set_defaults(fn=cmd_submit)
-    for name, fn, text in (("status", cmd_status, "show a job's status, or all jobs"),
-                           ("logs", cmd_logs, "print a job's driver log")):
-        p = verbs.add_parser(name, help=text, formatter_class=fmt,
-                             epilog=f"example:\n  latentsci {name} raysubmit_XXXX")
-        p.add_argument("job_id", nargs="?" if name == "status" else None, metavar="ID")
-        p.add_argument("--address", help="job server URL (default http://127.0.0.1:8265)")
-        p.set_defaults(fn=fn)
-    q = verbs.add_parser("query", help="rows of a latent store by ids, filter or neighbours",
-                         formatter_class=fmt, epilog='examples:\n  latentsci query STORE --where '
-                         '"qed > 0.8 and sa < 3" --limit 10\n  latentsci query STORE --knn-of '
-                         'zinc-train-42 -k 5 --json\n  latentsci query STORE --out rows.parquet')
+def _query_flags(q: argparse.ArgumentParser) -> None:
+    """Selection and output flags of `query`."""
     q.add_argument("store", type=Path, help="latent store (a .zarr folder)")
     q.add_argument("--ids", nargs="+", metavar="ID", help="rows with these ids")
     q.add_argument("--where", metavar="EXPR", help="property filter, e.g. \"qed > 0.8 and sa < 3\"")
@@ -165,7 +136,37 @@ def build_parser() -> argparse.ArgumentParser:
     out = q.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON records")
     out.add_argument("--out", type=Path, metavar="FILE", help="write .csv or .parquet")
-    q.set_defaults(fn=cmd_query)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: verbs, flags and examples."""
+    from latentsci.pipeline.driver import run_flags
+
+    top = argparse.ArgumentParser(prog="latentsci", epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter,
+                                  description="Learn, store and query scientific latent spaces "
+                                              "with Ray, Zarr and MLflow.")
+    verbs = top.add_subparsers(dest="verb", required=True, metavar="VERB")
+    _verb(verbs, "run", cmd_run, "run a pipeline on an embedded or existing Ray cluster",
+          ["pipelines/zinc_ingest.toml", "pipelines/zinc_ingest.toml --force ingest_train",
+           "pipelines/zinc_ingest.toml --address 10.0.0.5:6379 --run-dir /shared/runs/zinc"],
+          parents=[run_flags()])
+    sub = _verb(verbs, "submit", cmd_submit, "submit a pipeline as a Ray Job; prints the job id",
+                ["pipelines/zinc_ingest.toml --address http://127.0.0.1:8265"])
+    sub.add_argument("pipeline", type=Path, help="pipeline TOML file (see pipelines/)")
+    sub.add_argument("--run-dir", type=Path, help="run directory on storage the cluster sees")
+    status = _verb(verbs, "status", cmd_status, "show a job's status, or all jobs",
+                   ["", "raysubmit_XXXX --address http://127.0.0.1:8265"])
+    status.add_argument("job_id", nargs="?", metavar="ID")
+    logs = _verb(verbs, "logs", cmd_logs, "print a job's driver log", ["raysubmit_XXXX"])
+    logs.add_argument("job_id", metavar="ID")
+    for p in (sub, status, logs):
+        p.add_argument("--address", help="job server URL (default: RAY_API_SERVER_ADDRESS, "
+                       "else http://127.0.0.1:8265)")
+    query = _verb(verbs, "query", cmd_query, "rows of a latent store by ids, filter or neighbours",
+                  ['STORE --where "qed > 0.8 and sa < 3" --limit 10',
+                   "STORE --knn-of zinc-train-42 -k 5 --json", "STORE --out rows.parquet"])
+    _query_flags(query)
     return top
 
 

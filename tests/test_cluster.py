@@ -3,10 +3,12 @@
 import ipaddress
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,9 +73,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def head_node(tmp_path_factory, ray_cluster):
+def head_node(ray_cluster):
     """A `ray start --head` cluster with the job API, on loopback, stopped by its own PIDs only."""
-    temp = tmp_path_factory.mktemp("head")
+    # Short path: Ray's unix sockets live under it and AF_UNIX paths stop at 107 bytes.
+    temp = Path(tempfile.mkdtemp(prefix="rh", dir="/tmp"))
+    log = (temp / "ray-start.log").open("w")
     port, dash = _free_port(), _free_port()
     env = dict(cli_env(), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_AUTH_MODE="token",
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
@@ -83,20 +87,25 @@ def head_node(tmp_path_factory, ray_cluster):
          f"--dashboard-port={dash}", "--include-dashboard=true", "--num-cpus=1",
          f"--temp-dir={temp}", f"--ray-client-server-port={_free_port()}",
          f"--dashboard-agent-listen-port={_free_port()}", "--disable-usage-stats"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{dash}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
+    deadline = time.time() + 120
+    while True:
         try:
             socket.create_connection(("127.0.0.1", dash), timeout=1).close()
             break
         except OSError:
+            if head.poll() is not None or time.time() > deadline:
+                pytest.fail("ray start --head did not come up:\n"
+                            + (temp / "ray-start.log").read_text()[-3000:])
             time.sleep(1)
     yield url, env
     tree = [head, *psutil.Process(head.pid).children(recursive=True)]
     os.killpg(head.pid, signal.SIGTERM)
     psutil.wait_procs([p for p in tree if isinstance(p, psutil.Process)], timeout=30)
     head.wait(timeout=30)
+    log.close()
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_submit_runs_the_driver_as_a_ray_job(head_node, tmp_path, smiles_file):

@@ -61,6 +61,10 @@ def test_outputs_manifest_and_rejects(first_run):
     store = LatentStore.open(stages["fingerprints"]["outputs"]["store"])
     assert len(store) == 21 and store.dim == 32 and store.complete
     assert store.ids.tolist() == table["id"].tolist()
+    fp = stages["fingerprints"]
+    assert store.attrs["config_hash"] == fp["config_hash"]
+    assert store.attrs["mlflow_run_id"] == fp["mlflow_run_id"]
+    assert store.attrs["model"] == "morgan-counts" and store.attrs["complete"] is True
     assert "latentsci query" in result.stdout and "mlflow ui --backend-store-uri" in result.stdout
 
 
@@ -75,7 +79,10 @@ def test_mlflow_parent_and_stage_runs(first_run):
     assert ingest.data.metrics["kept"] == 21
     assert ingest.data.tags["config_hash"] == _manifest(run_dir)["ingest"]["config_hash"]
     assert ingest.data.tags["output.molecules"].endswith("molecules.parquet")
-    assert [a.path for a in client.list_artifacts(ingest.info.run_id)] == ["rejects.csv"]
+    assert sorted(a.path for a in client.list_artifacts(ingest.info.run_id)) == [
+        "properties.png", "rejects.csv"]
+    fingerprints = next(c for c in children if c.info.run_name == "fingerprints")
+    assert [a.path for a in client.list_artifacts(fingerprints.info.run_id)] == ["latent_map.png"]
     assert "manifest.json" in [a.path for a in client.list_artifacts(parents[0].info.run_id)]
     assert parents[0].data.tags["ray_address"] and parents[0].data.tags["git_commit"]
 

@@ -18,6 +18,7 @@ from latentsci.chem.fingerprints import morgan_counts
 from latentsci.errors import InputDataError
 from latentsci.ingest import IngestConfig, assemble, batches, summary, write_outputs
 from latentsci.pipeline.driver import main
+from latentsci.plots import latent_map, property_histograms
 from latentsci.pipeline.stage import Stage, StageConfig, StageContext, StageResult
 from latentsci.runtime import map_batches
 from latentsci.sources import read_smiles_file
@@ -38,8 +39,9 @@ def ingest(config: IngestConfig, ctx: StageContext) -> StageResult:
         raise InputDataError(f"{config.source}: no valid molecule among {len(records)} "
                              f"(see {ctx.out_dir / 'rejects.csv'})")
     paths = write_outputs(table, report, ctx.out_dir)
+    plot = property_histograms(table, list(DESCRIPTOR_NAMES), ctx.out_dir / "properties.png")
     return StageResult(outputs={k: str(v) for k, v in paths.items()},
-                       metrics=summary(records, table, report), artifacts=[paths["rejects"]])
+                       metrics=summary(records, table, report), artifacts=[paths["rejects"], plot])
 
 
 class FingerprintConfig(StageConfig):
@@ -74,15 +76,26 @@ def fingerprints(config: FingerprintConfig, ctx: StageContext) -> StageResult:
     store = LatentStore.create(store_path, len(table), config.n_bits, properties,
                                rows_per_shard=config.rows_per_shard,
                                attrs={"model": "morgan-counts", "model_version": "1",
-                                      "radius": config.radius, "stage": ctx.name})
+                                      "radius": config.radius, **ctx.provenance()})
     blocks = [store.grid.bounds(b) for b in range(store.grid.n_blocks)]
     written = map_batches(_embed_block, blocks, desc=f"{ctx.name}: embed", progress=ctx.progress,
                           weight=lambda b: b[1] - b[0], store_path=str(store_path),
                           rows=table[["id", *properties]], radius=config.radius,
                           n_bits=config.n_bits)
     store.finalize(source_stages=list(ctx.inputs))
+    plot = _latent_map(store, ctx.out_dir / "latent_map.png")
     return StageResult(outputs={"store": str(store_path)},
-                       metrics={"rows": float(sum(written)), "dim": float(config.n_bits)})
+                       metrics={"rows": float(sum(written)), "dim": float(config.n_bits)},
+                       artifacts=[plot])
+
+
+def _latent_map(store: LatentStore, path, sample: int = 20000):
+    """PCA map of a random sample of the store, coloured by QED and logP."""
+    rows = np.sort(np.random.default_rng(0).permutation(len(store))[:sample])
+    frame = store.table(rows)
+    return latent_map(store.vectors(rows), {"qed": frame["qed"].to_numpy(),
+                                            "logp": frame["logp"].to_numpy()},
+                      path, title="Morgan counts")
 
 
 STAGES = {

@@ -22,9 +22,9 @@ def default_run_dir(pipeline_name: str) -> Path:
     return Path("runs") / pipeline_name
 
 
-def parser(prog: str) -> argparse.ArgumentParser:
-    """Arguments shared by `latentsci run` and the workflow modules."""
-    p = argparse.ArgumentParser(prog=prog, description="Run a pipeline's stages on Ray.")
+def run_flags() -> argparse.ArgumentParser:
+    """Arguments shared by `latentsci run` and the workflow modules (an argparse parent)."""
+    p = argparse.ArgumentParser(add_help=False)
     p.add_argument("pipeline", type=Path, help="pipeline TOML file")
     p.add_argument("--run-dir", type=Path, help="where outputs, manifest and MLflow DB go "
                    "(default: runs/PIPELINE_NAME)")
@@ -35,6 +35,12 @@ def parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="validate the pipeline and print the plan")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
+
+
+def parser(prog: str) -> argparse.ArgumentParser:
+    """The workflow module's own command line."""
+    return argparse.ArgumentParser(prog=prog, parents=[run_flags()],
+                                   description="Run a pipeline's stages on Ray.")
 
 
 def _where_to_look(run_dir: Path, manifest: Manifest, tracking_uri: str) -> str:

@@ -59,7 +59,14 @@ class StageContext:
     name: str
     out_dir: Path
     inputs: dict[str, StageRecord]
+    config_hash: str = ""
+    mlflow_run_id: str = ""
     progress: bool = False
+
+    def provenance(self) -> dict[str, str]:
+        """What a stage stamps on the stores it writes, to trace them back to this run."""
+        return {"stage": self.name, "config_hash": self.config_hash,
+                "mlflow_run_id": self.mlflow_run_id}
 
     def input(self, stage: str) -> StageRecord:
         """The record of an upstream stage this one declared in `needs`."""

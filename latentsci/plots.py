@@ -1,0 +1,54 @@
+"""Pictures users look at first: property distributions and latent maps (PNG, for MLflow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: drivers run headless on clusters
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def property_histograms(table: pd.DataFrame, columns: list[str], path: Path,
+                        by: str = "split") -> Path:
+    """One histogram per property, one colour per split, so shifts between splits show at once."""
+    cols = 3
+    rows = -(-len(columns) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    groups = list(table.groupby(by)) if by in table else [("all", table)]
+    for ax, column in zip(axes.flat, columns):
+        values = table[column].to_numpy(dtype=float)
+        bins = np.histogram_bin_edges(values[np.isfinite(values)], bins=40)
+        for name, group in groups:
+            ax.hist(group[column], bins=bins, density=True, histtype="step", label=str(name))
+        ax.set_title(column)
+    for ax in list(axes.flat)[len(columns):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def latent_map(z: np.ndarray, colours: dict[str, np.ndarray], path: Path, title: str = "") -> Path:
+    """First two principal components of z, one panel per colouring property."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=2, random_state=0)
+    xy = pca.fit_transform(z)
+    explained = pca.explained_variance_ratio_
+    fig, axes = plt.subplots(1, len(colours), figsize=(5 * len(colours), 4.2), squeeze=False)
+    for ax, (name, values) in zip(axes.flat, colours.items()):
+        points = ax.scatter(xy[:, 0], xy[:, 1], c=values, s=2, cmap="viridis", rasterized=True)
+        fig.colorbar(points, ax=ax, label=name)
+        ax.set_xlabel(f"PC1 ({explained[0]:.0%})")
+        ax.set_ylabel(f"PC2 ({explained[1]:.0%})")
+        ax.set_title(f"{title} coloured by {name}".strip())
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
