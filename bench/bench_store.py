@@ -110,6 +110,7 @@ def main() -> None:
             np.linalg.norm(data - query, axis=1))[:10])
         print(f"top-10 {metric:9s} store {t_knn:6.3f} s (goal < 1 s) | in-memory numpy "
               f"{t_brute:6.3f} s | ratio {t_brute / t_knn:.2f} | nearest row {rows[0, 0]}")
+    shutil.rmtree(folder)
 
 
 if __name__ == "__main__":
