@@ -69,9 +69,9 @@ def execute(args: argparse.Namespace, registry: dict[str, Stage]) -> int:
             print(f"{stage.name}: {stage.stage.kind} ({stage.config_hash}) needs {stage.needs}")
         return 0
     run_dir = (args.run_dir or default_run_dir(spec.name)).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
     info = connect(args.address)
     try:
+        run_dir.mkdir(parents=True, exist_ok=True)
         print(f"Ray: {'embedded' if info.embedded else 'cluster'} at {info.address} "
               f"({info.cpus:g} CPUs, {info.gpus:g} GPUs)", flush=True)
         tracker = Tracker(run_dir, experiment=spec.name)
