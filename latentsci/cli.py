@@ -113,6 +113,24 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """MOSES metrics of generated SMILES against train and test sets."""
+    from latentsci.metrics import moses_metrics
+    from latentsci.sources import read_generated, read_smiles_file
+
+    samples = read_generated(args.samples)
+    train = read_smiles_file(args.train, column=args.smiles_column).texts
+    test = read_smiles_file(args.test, column=args.smiles_column).texts
+    metrics = moses_metrics(samples, train, test, ks=args.k, fcd=not args.no_fcd,
+                            device=args.device)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        for name, value in metrics.items():
+            print(f"{name:<12} {value:.4f}")
+    return 0
+
+
 def _verb(verbs, name: str, fn, text: str, examples: list[str], parents=()) -> argparse.ArgumentParser:
     """One subcommand: a one-line help, examples in its epilog, and the function it calls."""
     epilog = "examples:\n" + "\n".join(f"  latentsci {name} {e}" for e in examples)
@@ -167,6 +185,18 @@ def build_parser() -> argparse.ArgumentParser:
                   ['STORE --where "qed > 0.8 and sa < 3" --limit 10',
                    "STORE --knn-of zinc-train-42 -k 5 --json", "STORE --out rows.parquet"])
     _query_flags(query)
+    ev = _verb(verbs, "evaluate", cmd_evaluate, "MOSES metrics of generated SMILES vs train/test",
+               ["--samples samples.smi --train data/molecules/zinc_train_86k.smi "
+                "--test data/molecules/zinc_valid_24k.smi --json"])
+    ev.add_argument("--samples", type=Path, required=True,
+                    help="generated SMILES, one per line (an empty line is a failed sample)")
+    ev.add_argument("--train", type=Path, required=True, help="training set (.smi/.csv/.parquet)")
+    ev.add_argument("--test", type=Path, required=True, help="test set (.smi/.csv/.parquet)")
+    ev.add_argument("--smiles-column", default="smiles", help="column of CSV/Parquet sets")
+    ev.add_argument("-k", type=int, nargs="+", default=[1000, 10000], help="unique@k sizes")
+    ev.add_argument("--no-fcd", action="store_true", help="skip FCD (ChemNet)")
+    ev.add_argument("--device", default="cpu", help="torch device for FCD (cpu, cuda)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
     return top
 
 

@@ -33,7 +33,7 @@ class IngestConfig(StageConfig):
     """Parameters of the `ingest` stage."""
 
     source: InputFile
-    format: Literal["auto", "smi", "csv"] = "auto"
+    format: Literal["auto", "smi", "csv", "parquet"] = "auto"
     smiles_column: str = "smiles"
     carry_columns: list[str] = Field(default_factory=list)
     keep_largest_fragment: bool = True

@@ -21,7 +21,11 @@ def property_histograms(table: pd.DataFrame, columns: list[str], path: Path,
     groups = list(table.groupby(by)) if by in table else [("all", table)]
     for ax, column in zip(axes.flat, columns):
         values = table[column].to_numpy(dtype=float)
-        bins = np.histogram_bin_edges(values[np.isfinite(values)], bins=40)
+        values = values[np.isfinite(values)]
+        if len(values) and np.all(values == np.round(values)):  # counts: one bar per integer
+            bins = np.arange(values.min(), values.max() + 2) - 0.5
+        else:
+            bins = np.histogram_bin_edges(values, bins=40)
         for name, group in groups:
             ax.hist(group[column], bins=bins, density=True, histtype="step", label=str(name))
         ax.set_title(column)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from latentsci.errors import InputDataError
 
-SmilesFormat = Literal["auto", "smi", "csv"]
+SmilesFormat = Literal["auto", "smi", "csv", "parquet"]
 
 
 @dataclass
@@ -25,11 +25,12 @@ class SmilesRecords:
         return len(self.texts)
 
 
-def _detect(path: Path, fmt: SmilesFormat) -> Literal["smi", "csv"]:
+def _detect(path: Path, fmt: SmilesFormat) -> str:
     """Pick the reader from the suffix unless the config names one."""
     if fmt != "auto":
         return fmt
-    return "csv" if path.suffix.lower() in {".csv", ".tsv"} else "smi"
+    suffix = path.suffix.lower()
+    return {".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}.get(suffix, "smi")
 
 
 def _read_smi(path: Path) -> SmilesRecords:
@@ -44,11 +45,15 @@ def _read_smi(path: Path) -> SmilesRecords:
     return SmilesRecords(lines, texts)
 
 
-def _read_csv(path: Path, column: str, carry: list[str]) -> SmilesRecords:
-    """A CSV with a SMILES column; quoted cells with trailing newlines (ZINC250k) are stripped."""
+def _read_table(path: Path, column: str, carry: list[str]) -> SmilesRecords:
+    """A CSV or Parquet table with a SMILES column; quoted cells with trailing newlines (ZINC250k)
+    are stripped."""
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+        if path.suffix.lower() == ".parquet":
+            frame = pd.read_parquet(path).astype(str)
+        else:
+            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise InputDataError(f"{path}: file holds no SMILES (it is empty)") from None
     frame.columns = [c.strip() for c in frame.columns]
@@ -72,8 +77,20 @@ def read_smiles_file(
         raise InputDataError(f"{path}: no such file")
     kind = _detect(path, fmt)
     if kind == "smi" and carry:
-        raise InputDataError(f"{path}: carry_columns needs a CSV file")
-    records = _read_csv(path, column, carry or []) if kind == "csv" else _read_smi(path)
+        raise InputDataError(f"{path}: carry_columns needs a CSV or Parquet file")
+    records = _read_smi(path) if kind == "smi" else _read_table(path, column, carry or [])
     if len(records) == 0:
         raise InputDataError(f"{path}: file holds no SMILES")
     return records
+
+
+def read_generated(path: Path) -> list[str]:
+    """Generated SMILES, one per line, where an empty line is a sample that failed (it counts)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: no such file")
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    samples = [(line.split() or [""])[0] for line in lines]
+    if not samples:
+        raise InputDataError(f"{path}: file holds no samples")
+    return samples
