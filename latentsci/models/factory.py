@@ -1,0 +1,44 @@
+"""Build a MoleculeVAE from plain config data (what pipeline files and checkpoints hold)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from latentsci.models.decoder import SelfiesDecoder, SelfiesDecoderConfig
+from latentsci.models.encoder import GraphEncoder, GraphEncoderConfig
+from latentsci.models.prior import StandardNormalPrior
+from latentsci.models.vae import MoleculeVAE
+
+
+class MoleculeVAEConfig(BaseModel):
+    """Architecture of the molecule VAE; the vocabulary size is filled in from the data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    latent_dim: int = Field(default=64, ge=2, le=1024)
+    encoder_hidden: int = Field(default=128, gt=0)
+    encoder_layers: int = Field(default=4, gt=0)
+    decoder_embed: int = Field(default=64, gt=0)
+    decoder_hidden: int = Field(default=256, gt=0)
+    decoder_layers: int = Field(default=2, gt=0)
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    properties: list[str] = Field(default_factory=list)  # e.g. ["logp", "qed", "sa"]
+
+
+def build_molecule_vae(config: MoleculeVAEConfig, vocab_size: int) -> MoleculeVAE:
+    """Encoder, decoder, prior and (if properties are named) a property head, wired together."""
+    encoder = GraphEncoder(GraphEncoderConfig(hidden=config.encoder_hidden,
+                                              layers=config.encoder_layers,
+                                              latent_dim=config.latent_dim,
+                                              dropout=config.dropout))
+    decoder = SelfiesDecoder(SelfiesDecoderConfig(vocab_size=vocab_size,
+                                                  latent_dim=config.latent_dim,
+                                                  embed=config.decoder_embed,
+                                                  hidden=config.decoder_hidden,
+                                                  layers=config.decoder_layers,
+                                                  dropout=config.dropout))
+    head = None
+    if config.properties:
+        head = nn.Sequential(nn.Linear(config.latent_dim, 128), nn.SiLU(),
+                             nn.Linear(128, len(config.properties)))
+    return MoleculeVAE(encoder, decoder, StandardNormalPrior(config.latent_dim), head)
