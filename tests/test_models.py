@@ -1,5 +1,6 @@
 """Molecule VAE parts on tiny data: featuriser, vocabulary, losses, and an overfit check."""
 
+import numpy as np
 import pytest
 import torch
 from rdkit import Chem
@@ -64,11 +65,15 @@ def test_kl_schedule():
     assert KLSchedule(beta=1.0, warmup_steps=10, cycle_steps=20).at(25) == 0.5
 
 
+def model_config(properties=()):
+    return MoleculeVAEConfig(latent_dim=16, encoder_hidden=64, encoder_layers=2, decoder_embed=32,
+                             decoder_hidden=128, decoder_layers=1, properties=list(properties))
+
+
 def _tiny(vocab, properties=()):
-    config = MoleculeVAEConfig(latent_dim=16, encoder_hidden=64, encoder_layers=2,
-                               decoder_embed=32, decoder_hidden=128, decoder_layers=1,
-                               properties=list(properties))
-    return build_molecule_vae(config, len(vocab))
+    model = build_molecule_vae(model_config(properties), len(vocab))
+    model.vocab = vocab
+    return model
 
 
 def test_overfits_a_handful_of_molecules():
@@ -87,7 +92,7 @@ def test_overfits_a_handful_of_molecules():
         first = first if first is not None else float(loss.total.detach())
     assert float(loss.total.detach()) < 0.1 * first
     model.eval()
-    mu, _ = model.encode(batch)
+    mu, _ = model.encode_batch(batch)
     decoded = [vocab.decode(row) for row in decode_tokens(model.decoder, mu, 40).tolist()]
     matches = sum(Chem.CanonSmiles(d) == Chem.CanonSmiles(s) for d, s in zip(decoded, smiles))
     assert matches >= 7
@@ -101,3 +106,25 @@ def test_prior_samples_are_valid_and_bounded():
     tokens = decode_tokens(model.decoder, z, max_len=30, temperature=1.0, generator=generator)
     assert tokens.shape[0] == 32 and tokens.shape[1] <= 30
     assert all(Chem.MolFromSmiles(vocab.decode(row)) is not None for row in tokens.tolist())
+
+
+def test_save_load_encode_decode_sample(tmp_path):
+    from latentsci.models import MoleculeVAE
+    from latentsci.models.checkpoint import ModelFileError, save_checkpoint
+
+    vocab = SelfiesVocabulary.build(SMILES, max_len=30)
+    model = _tiny(vocab)
+    save_checkpoint(tmp_path / "m", model, model_config(), vocab)
+    loaded = MoleculeVAE.load(str(tmp_path / "m"))
+    z = loaded.encode(["CCO", "CC[Sn](C)(C)C", "c1ccccc1"])
+    assert z.shape == (3, 16) and np.isnan(z[1]).all() and np.isfinite(z[[0, 2]]).all()
+    np.testing.assert_allclose(z[[0, 2]], model.eval().encode(["CCO", "c1ccccc1"]), rtol=1e-5)
+    assert all(Chem.MolFromSmiles(s) is not None for s in loaded.decode(z[[0, 2]]))
+    assert len(loaded.sample(5, seed=0)) == 5 and loaded.sample(3, seed=1) == loaded.sample(3, seed=1)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "model.pt").write_bytes(b"x")
+    (tmp_path / "bad" / "meta.json").write_text('{"format": "something-else"}')
+    with pytest.raises(ModelFileError) as err:
+        MoleculeVAE.load(str(tmp_path / "bad"))
+    assert str(err.value) == (f"{tmp_path / 'bad'}: not a latentsci molecule VAE (format "
+                              "'something-else', expected 'latentsci.molecule_vae')")

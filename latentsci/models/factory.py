@@ -41,4 +41,6 @@ def build_molecule_vae(config: MoleculeVAEConfig, vocab_size: int) -> MoleculeVA
     if config.properties:
         head = nn.Sequential(nn.Linear(config.latent_dim, 128), nn.SiLU(),
                              nn.Linear(128, len(config.properties)))
-    return MoleculeVAE(encoder, decoder, StandardNormalPrior(config.latent_dim), head)
+    model = MoleculeVAE(encoder, decoder, StandardNormalPrior(config.latent_dim), head)
+    model.config = config
+    return model

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -39,8 +40,15 @@ class MoleculeVAE(nn.Module):
         self.decoder = decoder
         self.prior = prior
         self.property_head = property_head
+        self.vocab = None  # set by the factory's callers / load: needed only for SMILES in and out
+        self.config = None
 
-    def encode(self, batch: MoleculeBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, batch: MoleculeBatch, beta: float, free_bits: float = 0.0,
+                property_weight: float = 1.0) -> VAELoss:
+        """The training loss (forward, so DistributedDataParallel syncs its gradients)."""
+        return self.loss(batch, beta, free_bits, property_weight)
+
+    def encode_batch(self, batch: MoleculeBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """mu and logvar of q(z | molecule)."""
         g = batch.graphs
         return self.encoder(g.x, g.edge_index, g.edge_attr, g.batch)
@@ -74,7 +82,7 @@ class MoleculeVAE(nn.Module):
     def loss(self, batch: MoleculeBatch, beta: float, free_bits: float = 0.0,
              property_weight: float = 1.0) -> VAELoss:
         """The full training objective for one batch."""
-        mu, logvar = self.encode(batch)
+        mu, logvar = self.encode_batch(batch)
         z = self.reparametrize(mu, logvar) if self.training else mu
         recon, accuracy = self.recon_loss(z, batch)
         kl, per_dim = self.kl_loss(mu, logvar, free_bits)
@@ -82,3 +90,52 @@ class MoleculeVAE(nn.Module):
         total = recon + beta * kl + property_weight * props
         return VAELoss(total, float(recon.detach()), float(per_dim.sum()), per_dim,
                        float(props.detach()), accuracy)
+
+    # ---- SMILES in, SMILES out ---------------------------------------------------------------
+    @classmethod
+    def load(cls, path_or_uri: str) -> MoleculeVAE:
+        """A saved model from a folder, or from MLflow (`runs:/ID/model`, `models:/NAME/1`)."""
+        from latentsci.models.checkpoint import load_checkpoint
+
+        if "://" in str(path_or_uri) or str(path_or_uri).startswith(("runs:", "models:")):
+            import mlflow
+
+            path_or_uri = mlflow.artifacts.download_artifacts(str(path_or_uri))
+        model, _ = load_checkpoint(path_or_uri)
+        return model.eval()
+
+    @torch.no_grad()
+    def encode(self, smiles: list[str], batch_size: int = 256,
+               return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Posterior means (and std) of z; rows of molecules the model cannot read are NaN."""
+        from latentsci.chem import Reject
+        from latentsci.models.batching import collate, make_example
+
+        mu_out = np.full((len(smiles), self.prior.latent_dim), np.nan, dtype=np.float32)
+        std_out = mu_out.copy()
+        examples = [make_example(s, self.vocab) for s in smiles]
+        rows = [i for i, e in enumerate(examples) if not isinstance(e, Reject)]
+        device = next(self.parameters()).device
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start : start + batch_size]
+            mu, logvar = self.encode_batch(collate([examples[i] for i in chunk]).to(device))
+            mu_out[chunk] = mu.float().cpu().numpy()
+            std_out[chunk] = (0.5 * logvar).exp().float().cpu().numpy()
+        return (mu_out, std_out) if return_std else mu_out
+
+    @torch.no_grad()
+    def decode(self, z: np.ndarray | torch.Tensor, temperature: float = 0.0,
+               generator: torch.Generator | None = None) -> list[str]:
+        """A molecule for every z (SELFIES decoding cannot produce an invalid one)."""
+        from latentsci.models.sampling import decode_tokens
+
+        device = next(self.parameters()).device
+        z = torch.as_tensor(np.asarray(z, dtype=np.float32), device=device)
+        tokens = decode_tokens(self.decoder, z, self.vocab.max_len, temperature, generator)
+        return [self.vocab.decode(row) for row in tokens.cpu().tolist()]
+
+    def sample(self, n: int, temperature: float = 0.0, seed: int | None = None) -> list[str]:
+        """n molecules decoded from prior draws of z."""
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = self.prior.sample(n, generator=generator)
+        return self.decode(z, temperature, generator)

@@ -1,0 +1,65 @@
+"""Save and load molecule VAEs as plain files: weights (loaded weights-only) plus JSON metadata."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from latentsci.errors import LatentsciError
+from latentsci.models.factory import MoleculeVAEConfig, build_molecule_vae
+from latentsci.models.selfies_vocab import SelfiesVocabulary
+from latentsci.models.vae import MoleculeVAE
+
+FORMAT = "latentsci.molecule_vae"
+FORMAT_VERSION = 1
+
+
+class ModelFileError(LatentsciError):
+    """A model path that does not hold a latentsci molecule VAE."""
+
+
+def save_checkpoint(folder: Path, model: MoleculeVAE, config: MoleculeVAEConfig,
+                    vocab: SelfiesVocabulary, extra: dict | None = None) -> Path:
+    """Write model.pt (state dict) and meta.json (format, config, vocabulary, extra) to a folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), folder / "model.pt")
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": config.model_dump(),
+            "vocab": vocab.to_dict(), **(extra or {})}
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2))
+    return folder
+
+
+def read_meta(folder: Path) -> dict:
+    """The metadata of a saved model, or one line saying the folder is not one of ours."""
+    folder = Path(folder)
+    meta_path = folder / "meta.json"
+    if not (folder / "model.pt").is_file() or not meta_path.is_file():
+        raise ModelFileError(f"{folder}: not a latentsci model (expected model.pt and meta.json)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError:
+        raise ModelFileError(f"{meta_path}: not valid JSON") from None
+    if meta.get("format") != FORMAT:
+        raise ModelFileError(f"{folder}: not a latentsci molecule VAE (format "
+                             f"{meta.get('format')!r}, expected {FORMAT!r})")
+    return meta
+
+
+def load_checkpoint(folder: Path, map_location: str = "cpu") -> tuple[MoleculeVAE, dict]:
+    """Rebuild the model from meta.json and load its weights with weights_only=True."""
+    meta = read_meta(folder)
+    config = MoleculeVAEConfig(**meta["config"])
+    vocab = SelfiesVocabulary.from_dict(meta["vocab"])
+    model = build_molecule_vae(config, len(vocab))
+    try:
+        state = torch.load(Path(folder) / "model.pt", map_location=map_location, weights_only=True)
+        model.load_state_dict(state)
+    except (RuntimeError, OSError, ValueError) as exc:
+        raise ModelFileError(f"{folder}/model.pt: cannot load weights: "
+                             f"{str(exc).splitlines()[0]}") from None
+    model.vocab = vocab
+    model.config = config
+    return model, meta
