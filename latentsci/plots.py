@@ -56,3 +56,33 @@ def latent_map(z: np.ndarray, colours: dict[str, np.ndarray], path: Path, title:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def training_curves(history: list[dict], keys: list[str], path: Path) -> Path:
+    """One panel per logged quantity against epoch."""
+    keys = [k for k in keys if any(k in row for row in history)]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3), squeeze=False)
+    epochs = [row["epoch"] for row in history]
+    for ax, key in zip(axes.flat, keys):
+        ax.plot(epochs, [row.get(key, np.nan) for row in history], marker="o", ms=3)
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def kl_per_dimension(kl: list[float], path: Path, floor: float = 0.01) -> Path:
+    """KL of each latent dimension, sorted: collapsed dimensions sit at the bottom."""
+    values = np.sort(np.asarray(kl))[::-1]
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(np.arange(len(values)), values)
+    ax.axhline(floor, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("latent dimension (sorted)")
+    ax.set_ylabel("KL (nats)")
+    ax.set_title(f"{int((values > floor).sum())} of {len(values)} dimensions above {floor}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -78,6 +78,18 @@ class Tracker:
         """Attach a file (plot, report, manifest) to the active run."""
         self.mlflow.log_artifact(str(path), artifact_path=subdir)
 
+    def log_series(self, rows: list[dict], step_key: str = "epoch") -> None:
+        """Per-epoch metrics with their step, so MLflow draws curves."""
+        for row in rows:
+            self.log_metrics({k: v for k, v in row.items() if k != step_key},
+                             step=int(row[step_key]))
+
+    def log_torch_model(self, model, name: str = "model") -> None:
+        """The model in MLflow's PyTorch flavour (loadable with mlflow.pytorch.load_model)."""
+        import mlflow.pytorch
+
+        mlflow.pytorch.log_model(model, name=name)
+
     def set_tags(self, tags: dict[str, str]) -> None:
         """Tags on the active run."""
         self.mlflow.set_tags(tags)

@@ -18,7 +18,9 @@ from latentsci.chem.fingerprints import morgan_counts
 from latentsci.errors import InputDataError
 from latentsci.ingest import IngestConfig, assemble, batches, summary, write_outputs
 from latentsci.pipeline.driver import main
-from latentsci.plots import latent_map, property_histograms
+from latentsci.models import MoleculeVAE
+from latentsci.plots import kl_per_dimension, latent_map, property_histograms, training_curves
+from latentsci.training.vae_train import TrainConfig, train_molecule_vae
 from latentsci.pipeline.stage import Stage, StageConfig, StageContext, StageResult
 from latentsci.runtime import map_batches
 from latentsci.sources import read_smiles_file
@@ -98,9 +100,44 @@ def _latent_map(store: LatentStore, path, sample: int = 20000):
                       path, title="Morgan counts")
 
 
+def _molecules(ctx: StageContext) -> pd.DataFrame:
+    """All molecule tables of the ingest stages this stage needs, in `needs` order."""
+    tables = [pd.read_parquet(rec.outputs["molecules"]) for rec in ctx.inputs.values()
+              if "molecules" in rec.outputs]
+    if not tables:
+        raise InputDataError(f"stage {ctx.name}: needs at least one ingest stage")
+    return pd.concat(tables, ignore_index=True)
+
+
+def train(config: TrainConfig, ctx: StageContext) -> StageResult:
+    """Train the molecule VAE data-parallel on Ray Train; rerunning resumes from a checkpoint."""
+    table = _molecules(ctx)
+    train_rows = table[table["split"] == "train"]
+    held_out = table[table["split"] != "train"]
+    props = train_rows[config.model.properties].to_numpy().tolist() if config.model.properties \
+        else None
+    valid = held_out["smiles"].sample(min(len(held_out), config.validation_molecules),
+                                      random_state=config.seed).tolist()
+    model_dir = ctx.out_dir / "model"
+    history = train_molecule_vae(train_rows["smiles"].tolist(), props, valid, config,
+                                 name=ctx.name, storage=ctx.state_dir, model_dir=model_dir)
+    curves = [{k: v for k, v in row.items() if k != "kl_per_dim"} for row in history]
+    plots = [training_curves(curves, ["loss", "recon", "kl", "recon_accuracy", "active_units",
+                                      "molecules_per_s"], ctx.out_dir / "training_curves.png"),
+             kl_per_dimension(history[-1]["kl_per_dim"], ctx.out_dir / "kl_per_dim.png")]
+    if ctx.tracker is not None:
+        ctx.tracker.log_series(curves)
+        ctx.tracker.log_torch_model(MoleculeVAE.load(str(model_dir)))
+    # Curves carry their epoch as step; the stage summary gets its own names.
+    final = {f"final_{k}": float(v) for k, v in curves[-1].items() if isinstance(v, (int, float))}
+    return StageResult(outputs={"model": str(model_dir)}, metrics=final,
+                       artifacts=[*plots, model_dir / "meta.json"])
+
+
 STAGES = {
     "ingest": Stage("ingest", IngestConfig, ingest),
     "fingerprints": Stage("fingerprints", FingerprintConfig, fingerprints),
+    "train": Stage("train", TrainConfig, train),
 }
 
 if __name__ == "__main__":

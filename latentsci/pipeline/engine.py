@@ -35,8 +35,9 @@ def _run_one(planned: PlannedStage, manifest: Manifest, run_dir: Path, tracker: 
                   "config_hash": planned.config_hash}
     started = time.perf_counter()
     with tracker.stage_run(planned.name, params, stage_tags) as run_id:
+        state_dir = Path(run_dir) / "state" / f"{planned.name}-{planned.config_hash}"
         context = StageContext(planned.name, out_dir, inputs, planned.config_hash, run_id,
-                               progress)
+                               progress, state_dir, tracker)
         result = planned.stage.run(planned.config, context)
         seconds = time.perf_counter() - started
         tracker.log_metrics({**result.metrics, "stage_seconds": seconds})

@@ -62,6 +62,8 @@ class StageContext:
     config_hash: str = ""
     mlflow_run_id: str = ""
     progress: bool = False
+    state_dir: Path | None = None  # survives a crashed attempt (checkpoints to resume from)
+    tracker: Any = None  # the driver's Tracker: stages run in the driver, so they may log
 
     def provenance(self) -> dict[str, str]:
         """What a stage stamps on the stores it writes, to trace them back to this run."""

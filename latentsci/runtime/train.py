@@ -1,0 +1,97 @@
+"""The thin Ray Train layer: fit a per-worker loop data-parallel, and what the loop may call.
+
+Same code on CPUs (gloo) and GPUs (NCCL): only ScalingConfig changes. A rerun with the same run
+name and storage path resumes from the latest reported checkpoint; FailureConfig restarts a worker
+group that lost a worker from that checkpoint too.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def fit(loop: Callable[[dict], object], config: dict, name: str, storage_path: Path,
+        num_workers: int = 1, use_gpu: bool = False, resources_per_worker: dict | None = None,
+        max_failures: int = 1, num_to_keep: int = 2):
+    """Run `loop(config)` on `num_workers` Ray Train workers; returns Ray's Result."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    # The controller polls workers every 2 s by default: a second of idle per report on small runs.
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
+    trainer = TorchTrainer(
+        loop, train_loop_config=config,
+        scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
+                                     resources_per_worker=resources_per_worker),
+        run_config=RunConfig(name=name, storage_path=str(Path(storage_path).resolve()),
+                             checkpoint_config=CheckpointConfig(num_to_keep=num_to_keep),
+                             failure_config=FailureConfig(max_failures=max_failures)))
+    return trainer.fit()
+
+
+def worker_failures(error: Exception) -> dict[int, BaseException]:
+    """The original exception of each failed rank, from Ray Train's error."""
+    return dict(getattr(error, "worker_failures", {}) or {})
+
+
+def rank_and_size() -> tuple[int, int]:
+    """This worker's rank and the number of workers."""
+    import ray.train
+
+    context = ray.train.get_context()
+    return context.get_world_rank(), context.get_world_size()
+
+
+def min_across_workers(value: int) -> int:
+    """The smallest value any worker holds (equal batch counts keep DDP's all-reduces in step)."""
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_initialized() or dist.get_world_size() == 1:
+        return value
+    tensor = torch.tensor([value], dtype=torch.long)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
+    return int(tensor.item())
+
+
+def device():
+    """The torch device Ray Train gave this worker (cuda:N on GPU workers, else cpu)."""
+    import ray.train.torch
+
+    return ray.train.torch.get_device()
+
+
+def prepare(model):
+    """Move to the worker's device and wrap in DistributedDataParallel when there are several."""
+    import ray.train.torch
+
+    return ray.train.torch.prepare_model(model)
+
+
+@contextmanager
+def latest_checkpoint() -> Iterator[Path | None]:
+    """The folder of the latest reported checkpoint of this run (a resume), or None."""
+    import ray.train
+
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        yield None
+        return
+    with checkpoint.as_directory() as folder:
+        yield Path(folder)
+
+
+def report(metrics: dict, write: Callable[[Path], None] | None) -> None:
+    """Every rank calls this in step; rank 0 passes `write`, which fills the checkpoint folder."""
+    import ray.train
+
+    if write is None:
+        ray.train.report(metrics, checkpoint=None)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        write(Path(folder))
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))

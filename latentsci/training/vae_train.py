@@ -1,0 +1,142 @@
+"""Data-parallel molecule-VAE training: the loop each Ray Train worker runs, and its launcher."""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from latentsci.chem import Reject
+from latentsci.errors import LatentsciError
+from latentsci.models.batching import make_example
+from latentsci.models.checkpoint import load_checkpoint, save_checkpoint
+from latentsci.models.factory import MoleculeVAEConfig, build_molecule_vae
+from latentsci.models.schedules import KLSchedule
+from latentsci.models.selfies_vocab import SelfiesVocabulary
+from latentsci.pipeline.stage import StageConfig
+from latentsci.runtime import train as rt
+from latentsci.training.vae_steps import (
+    NonFiniteLoss,
+    active_units,
+    prior_validity,
+    reconstruction_accuracy,
+    shuffled_batches,
+    train_epoch,
+)
+
+
+class TrainingError(LatentsciError):
+    """Training stopped for a reason the user must act on (e.g. a non-finite loss)."""
+
+
+class TrainConfig(StageConfig):
+    """How to train: model, KL schedule, optimisation, and the Ray Train worker group."""
+
+    model: MoleculeVAEConfig = Field(default_factory=MoleculeVAEConfig)
+    kl: KLSchedule = Field(default_factory=KLSchedule)
+    epochs: int = Field(default=10, gt=0)
+    batch_size: int = Field(default=128, gt=0)
+    lr: float = Field(default=1e-3, gt=0)
+    seed: int = 0
+    max_len: int = Field(default=100, gt=8)
+    validation_molecules: int = Field(default=200, ge=0)
+    num_workers: int = Field(default=1, gt=0)
+    use_gpu: bool = False
+    cpus_per_worker: float = Field(default=1, gt=0)
+    mixed_precision: bool = True  # bf16 autocast on GPU workers; ignored on CPU
+    max_failures: int = Field(default=1, ge=0)
+
+
+def _examples(smiles: list[str], props: list[list[float]] | None, vocab: SelfiesVocabulary):
+    """Training examples of one worker's shard and how many molecules it could not use."""
+    out, rejected = [], 0
+    for i, text in enumerate(smiles):
+        example = make_example(text, vocab, props[i] if props else None)
+        if isinstance(example, Reject):
+            rejected += 1
+        else:
+            out.append(example)
+    return out, rejected
+
+
+def _validate(model, valid_smiles: list[str], seed: int) -> dict[str, float]:
+    """Reconstruction, prior validity and active units on the validation sample (rank 0)."""
+    model.eval()
+    if not valid_smiles:
+        return {}
+    mu = model.encode(valid_smiles)
+    return {"recon_accuracy": reconstruction_accuracy(model, valid_smiles, decodes=3, seed=seed),
+            "validity": prior_validity(model, min(len(valid_smiles), 200), seed=seed),
+            "active_units": float(active_units(mu[np.isfinite(mu).all(1)]))}
+
+
+def worker_loop(cfg: dict) -> None:
+    """What every Ray Train worker runs: shard, resume if a checkpoint exists, train, report."""
+    config = TrainConfig(**cfg["train"])
+    vocab = SelfiesVocabulary.from_dict(cfg["vocab"])
+    rank, world = rt.rank_and_size()
+    torch.manual_seed(config.seed + rank)
+    props = cfg.get("properties")
+    examples, rejected = _examples(cfg["smiles"][rank::world],
+                                   props[rank::world] if props else None, vocab)
+    examples = examples[: rt.min_across_workers(len(examples))]
+    model = build_molecule_vae(config.model, len(vocab))
+    model.vocab = vocab
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    start_epoch, step, history = 0, 0, []
+    with rt.latest_checkpoint() as folder:
+        if folder is not None:
+            resumed, meta = load_checkpoint(folder)
+            model.load_state_dict(resumed.state_dict())
+            optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+            start_epoch, step, history = meta["epoch"] + 1, meta["step"], meta["history"]
+    wrapped = rt.prepare(model)
+    device = rt.device()
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
+                if config.mixed_precision and device.type == "cuda" else nullcontext())
+    for epoch in range(start_epoch, config.epochs):
+        batches = shuffled_batches(examples, config.batch_size, config.seed + 1000 * epoch + rank)
+        with autocast:
+            stats, step = train_epoch(wrapped, batches, optimizer, config.kl, step, device)
+        metrics = {"epoch": epoch, "step": step, "loss": stats.loss, "recon": stats.recon,
+                   "kl": stats.kl, "token_accuracy": stats.token_accuracy,
+                   "molecules_per_s": stats.molecules_per_s * world, "rejected": rejected,
+                   "beta": config.kl.at(step), "attempt_start_epoch": start_epoch}
+        if rank == 0:
+            metrics.update(_validate(model, cfg["valid_smiles"], config.seed))
+            history.append({**metrics, "kl_per_dim": stats.kl_per_dim})
+
+        def write(folder: Path, epoch=epoch) -> None:
+            save_checkpoint(folder, model, config.model, vocab,
+                            {"epoch": epoch, "step": step, "history": history})
+            torch.save(optimizer.state_dict(), folder / "optimizer.pt")
+
+        rt.report(metrics, write if rank == 0 else None)
+
+
+def train_molecule_vae(smiles: list[str], properties: list[list[float]] | None,
+                       valid_smiles: list[str], config: TrainConfig, name: str,
+                       storage: Path, model_dir: Path) -> list[dict]:
+    """Train on Ray Train, resuming a run of the same name under `storage`; the final model is
+    copied to `model_dir` and the per-epoch history returned."""
+    vocab = SelfiesVocabulary.build(smiles, max_len=config.max_len)
+    loop_config = {"train": config.model_dump(), "vocab": vocab.to_dict(), "smiles": smiles,
+                   "properties": properties, "valid_smiles": valid_smiles}
+    try:
+        result = rt.fit(worker_loop, loop_config, name=name, storage_path=storage,
+                        num_workers=config.num_workers, use_gpu=config.use_gpu,
+                        resources_per_worker={"CPU": config.cpus_per_worker},
+                        max_failures=config.max_failures)
+    except Exception as exc:
+        bad = [e for e in rt.worker_failures(exc).values() if isinstance(e, NonFiniteLoss)]
+        if bad:
+            raise TrainingError(f"training stopped: {bad[0]}; the last good checkpoint is kept "
+                                f"under {storage / name}") from None
+        raise
+    result.checkpoint.to_directory(str(model_dir))
+    (Path(model_dir) / "optimizer.pt").unlink(missing_ok=True)  # resuming reads Ray's copy
+    return json.loads((Path(model_dir) / "meta.json").read_text())["history"]

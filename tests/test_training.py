@@ -1,0 +1,89 @@
+"""Molecule-VAE training on Ray Train: 2 gloo workers, checkpoints, resume after a killed worker."""
+
+import os
+import signal
+import threading
+import time
+
+import psutil
+import pytest
+import torch
+
+from latentsci.models import MoleculeVAE, MoleculeVAEConfig
+from latentsci.models.batching import collate, make_example
+from latentsci.models.schedules import KLSchedule
+from latentsci.models.selfies_vocab import SelfiesVocabulary
+from latentsci.training.vae_steps import NonFiniteLoss, train_epoch
+from latentsci.training.vae_train import TrainConfig, train_molecule_vae
+
+from conftest import SMILES
+
+TINY = MoleculeVAEConfig(latent_dim=8, encoder_hidden=32, encoder_layers=2, decoder_embed=16,
+                         decoder_hidden=64, decoder_layers=1)
+
+
+def _config(epochs, workers=2):
+    return TrainConfig(model=TINY, kl=KLSchedule(beta=0.01, warmup_steps=5), epochs=epochs,
+                       batch_size=4, max_len=40, validation_molecules=4, num_workers=workers,
+                       max_failures=1)
+
+
+def _train_workers() -> list[psutil.Process]:
+    """Ray Train worker processes of this test session's cluster."""
+    me = psutil.Process(os.getpid())
+    return [p for p in me.children(recursive=True)
+            if p.cmdline() and p.cmdline()[0].startswith("ray::RayTrainWorker")]
+
+
+def test_resumes_from_checkpoint_after_a_worker_is_killed(ray_cluster, tmp_path):
+    storage, out = tmp_path / "state", {}
+
+    def run():
+        try:
+            out["history"] = train_molecule_vae(SMILES, None, SMILES[:4], _config(epochs=40),
+                                                "vae", storage, tmp_path / "model")
+        except Exception as exc:  # surfaced by the assertion below
+            out["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    snapshot = storage / "vae" / "checkpoint_manager_snapshot.json"
+    deadline = time.time() + 180
+    while not snapshot.exists() and time.time() < deadline and thread.is_alive():
+        time.sleep(0.2)
+    workers = _train_workers()
+    assert snapshot.exists() and len(workers) == 2
+    os.kill(workers[1].pid, signal.SIGKILL)
+    thread.join(timeout=300)
+    assert "error" not in out, out.get("error")
+    history = out["history"]
+    assert [row["epoch"] for row in history] == list(range(40))
+    assert history[-1]["attempt_start_epoch"] > 0  # the last attempt resumed, not restarted
+    model = MoleculeVAE.load(str(tmp_path / "model"))
+    assert len(model.sample(3, seed=0)) == 3
+
+
+def test_rerun_resumes_and_stops_at_the_configured_epochs(ray_cluster, tmp_path):
+    storage = tmp_path / "state"
+    first = train_molecule_vae(SMILES, None, SMILES[:4], _config(epochs=2, workers=1), "vae",
+                               storage, tmp_path / "m1")
+    again = train_molecule_vae(SMILES, None, SMILES[:4], _config(epochs=3, workers=1), "vae",
+                               storage, tmp_path / "m2")
+    assert [r["epoch"] for r in first] == [0, 1]
+    assert [r["epoch"] for r in again] == [0, 1, 2] and again[-1]["attempt_start_epoch"] == 2
+    assert {"recon_accuracy", "validity", "active_units", "molecules_per_s"} <= set(again[-1])
+    assert again[-1]["validity"] == 1.0
+
+
+def test_non_finite_loss_names_the_step():
+    vocab = SelfiesVocabulary.build(SMILES, max_len=40)
+    from latentsci.models import build_molecule_vae
+
+    model = build_molecule_vae(TINY, len(vocab))
+    with torch.no_grad():
+        model.decoder.out.bias.fill_(float("nan"))
+    batch = collate([make_example(s, vocab) for s in SMILES[:4]])
+    optimizer = torch.optim.Adam(model.parameters())
+    with pytest.raises(NonFiniteLoss) as err:
+        train_epoch(model, [batch], optimizer, KLSchedule(), step=17, device=torch.device("cpu"))
+    assert str(err.value) == "loss is nan at step 17" and err.value.step == 17
