@@ -86,3 +86,16 @@ def kl_per_dimension(kl: list[float], path: Path, floor: float = 0.01) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def molecule_grid(smiles: list[str], path: Path, per_row: int = 6) -> Path:
+    """RDKit drawings of molecules with their SMILES as legends (unparsable ones left blank)."""
+    from rdkit import Chem
+    from rdkit.Chem import Draw
+
+    mols = [Chem.MolFromSmiles(s) if s else None for s in smiles]
+    image = Draw.MolsToGridImage([m if m is not None else Chem.Mol() for m in mols],
+                                 molsPerRow=per_row, subImgSize=(220, 180),
+                                 legends=[s[:40] for s in smiles])
+    image.save(str(path))
+    return path

@@ -85,10 +85,15 @@ class Tracker:
                              step=int(row[step_key]))
 
     def log_torch_model(self, model, name: str = "model") -> None:
-        """The model in MLflow's PyTorch flavour (loadable with mlflow.pytorch.load_model)."""
+        """The model in MLflow's PyTorch flavour (mlflow.pytorch.load_model); pickled, because its
+        forward takes molecule batches that the default traced format cannot capture."""
         import mlflow.pytorch
 
-        mlflow.pytorch.log_model(model, name=name)
+        mlflow.pytorch.log_model(model, name=name, serialization_format="pickle")
+
+    def log_folder(self, folder: Path, name: str) -> None:
+        """Every file of a folder as artifacts under `name` (a plain checkpoint, say)."""
+        self.mlflow.log_artifacts(str(folder), artifact_path=name)
 
     def set_tags(self, tags: dict[str, str]) -> None:
         """Tags on the active run."""

@@ -7,23 +7,38 @@ turns the tables it needs into a latent store, each Ray task writing its own who
 
 from __future__ import annotations
 
+import json
 import sys
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from pydantic import Field
+from rdkit import Chem
 
 from latentsci.chem import DESCRIPTOR_NAMES, process_smiles_batch
 from latentsci.chem.fingerprints import morgan_counts
 from latentsci.errors import InputDataError
 from latentsci.ingest import IngestConfig, assemble, batches, summary, write_outputs
 from latentsci.pipeline.driver import main
+from latentsci.metrics import moses_metrics
 from latentsci.models import MoleculeVAE
-from latentsci.plots import kl_per_dimension, latent_map, property_histograms, training_curves
+from latentsci.models.batching import make_example
+from latentsci.models.checkpoint import read_meta
+from latentsci.plots import (
+    kl_per_dimension,
+    latent_map,
+    molecule_grid,
+    property_histograms,
+    training_curves,
+)
+from latentsci.training.vae_steps import reconstruction_accuracy
 from latentsci.training.vae_train import TrainConfig, train_molecule_vae
 from latentsci.pipeline.stage import Stage, StageConfig, StageContext, StageResult
 from latentsci.runtime import map_batches
-from latentsci.sources import read_smiles_file
+from latentsci.sources import read_generated, read_smiles_file
 from latentsci.store import LatentStore
 
 
@@ -91,13 +106,14 @@ def fingerprints(config: FingerprintConfig, ctx: StageContext) -> StageResult:
                        artifacts=[plot])
 
 
-def _latent_map(store: LatentStore, path, sample: int = 20000):
-    """PCA map of a random sample of the store, coloured by QED and logP."""
+def _latent_map(store: LatentStore, path, title: str = "Morgan counts", sample: int = 20000):
+    """PCA map of a random sample of the store's encoded rows, coloured by QED and logP."""
     rows = np.sort(np.random.default_rng(0).permutation(len(store))[:sample])
-    frame = store.table(rows)
-    return latent_map(store.vectors(rows), {"qed": frame["qed"].to_numpy(),
-                                            "logp": frame["logp"].to_numpy()},
-                      path, title="Morgan counts")
+    z = store.vectors(rows)
+    keep = np.isfinite(z).all(axis=1)
+    frame = store.table(rows[keep])
+    return latent_map(z[keep], {"qed": frame["qed"].to_numpy(), "logp": frame["logp"].to_numpy()},
+                      path, title=title)
 
 
 def _molecules(ctx: StageContext) -> pd.DataFrame:
@@ -128,16 +144,157 @@ def train(config: TrainConfig, ctx: StageContext) -> StageResult:
     if ctx.tracker is not None:
         ctx.tracker.log_series(curves)
         ctx.tracker.log_torch_model(MoleculeVAE.load(str(model_dir)))
+        ctx.tracker.log_folder(model_dir, "checkpoint")  # MoleculeVAE.load("runs:/ID/checkpoint")
     # Curves carry their epoch as step; the stage summary gets its own names.
     final = {f"final_{k}": float(v) for k, v in curves[-1].items() if isinstance(v, (int, float))}
     return StageResult(outputs={"model": str(model_dir)}, metrics=final,
-                       artifacts=[*plots, model_dir / "meta.json"])
+                       artifacts=plots)
+
+
+def _output(ctx: StageContext, key: str) -> str:
+    """The one needed stage output called `key` (a model, a samples file)."""
+    found = [rec.outputs[key] for rec in ctx.inputs.values() if key in rec.outputs]
+    if len(found) != 1:
+        raise InputDataError(f"stage {ctx.name}: needs exactly one stage with a {key!r} output "
+                             f"(found {len(found)})")
+    return found[0]
+
+
+@lru_cache(maxsize=2)
+def _model(model_dir: str) -> MoleculeVAE:
+    """One loaded model per worker process, reused across the tasks it runs."""
+    torch.set_num_threads(1)  # one task per core: no thread oversubscription
+    return MoleculeVAE.load(model_dir)
+
+
+class EncodeConfig(StageConfig):
+    """Parameters of the `encode` stage."""
+
+    rows_per_shard: int | None = Field(default=4096, gt=0)
+
+
+def _encode_block(block: tuple[int, int], store_path: str, model_dir: str,
+                  rows: pd.DataFrame) -> list[tuple[str, str]]:
+    """Ray task: posterior mean and std of rows [start, stop) into the store; (id, reason) rejects."""
+    start, stop = block
+    part = rows.iloc[start:stop]
+    model = _model(model_dir)
+    mu, std = model.encode(part["smiles"].tolist(), return_std=True)
+    store = LatentStore.open(store_path, allow_incomplete=True, writable=True)
+    store.write_rows(start, mu, part["id"].to_numpy(),
+                     {n: part[n].to_numpy() for n in store.property_names}, z_std=std)
+    bad = np.flatnonzero(~np.isfinite(mu).all(axis=1))
+    return [(part["id"].iloc[i], make_example(part["smiles"].iloc[i], model.vocab).reason)
+            for i in bad]
+
+
+def encode(config: EncodeConfig, ctx: StageContext) -> StageResult:
+    """Every ingested molecule's latent mean and std into a store, one Ray task per block."""
+    table = _molecules(ctx)
+    model_dir = _output(ctx, "model")
+    meta = read_meta(Path(model_dir))
+    properties = {**dict.fromkeys(DESCRIPTOR_NAMES, "float64"), "smiles": "str", "split": "str"}
+    store_path = ctx.out_dir / "latents.zarr"
+    train_record = next(r for r in ctx.inputs.values() if "model" in r.outputs)
+    store = LatentStore.create(
+        store_path, len(table), int(meta["config"]["latent_dim"]), properties, with_std=True,
+        rows_per_shard=config.rows_per_shard,
+        attrs={"model": "molecule_vae", "model_version": f"{meta['format_version']}:"
+               f"{train_record.config_hash}", "model_path": model_dir,
+               "model_mlflow_run_id": train_record.mlflow_run_id, **ctx.provenance()})
+    blocks = [store.grid.bounds(b) for b in range(store.grid.n_blocks)]
+    rejects = map_batches(_encode_block, blocks, desc=f"{ctx.name}: encode", progress=ctx.progress,
+                          weight=lambda b: b[1] - b[0], store_path=str(store_path),
+                          model_dir=model_dir, rows=table[["id", *properties]])
+    report = pd.DataFrame([r for part in rejects for r in part], columns=["id", "reason"])
+    report.to_csv(ctx.out_dir / "rejects.csv", index=False)
+    store.finalize()
+    plot = _latent_map(LatentStore.open(store_path), ctx.out_dir / "latent_map.png", "VAE z")
+    return StageResult(outputs={"store": str(store_path), "rejects": str(ctx.out_dir / "rejects.csv")},
+                       metrics={"rows": float(len(table)), "rejected": float(len(report))},
+                       artifacts=[plot, ctx.out_dir / "rejects.csv"])
+
+
+class SampleConfig(StageConfig):
+    """Parameters of the `sample` stage."""
+
+    n: int = Field(default=1000, gt=0)
+    temperature: float = Field(default=0.0, ge=0)
+    seed: int = 0
+    per_task: int = Field(default=500, gt=0)
+
+
+def _sample_block(block: tuple[int, int], model_dir: str, temperature: float) -> list[str]:
+    """Ray task: `count` molecules from prior draws seeded by the block's own seed."""
+    seed, count = block
+    return _model(model_dir).sample(count, temperature=temperature, seed=seed)
+
+
+def sample(config: SampleConfig, ctx: StageContext) -> StageResult:
+    """n molecules from the prior, decoded across Ray tasks; written one SMILES per line."""
+    model_dir = _output(ctx, "model")
+    blocks = [(config.seed * 100_003 + i, min(config.per_task, config.n - start))
+              for i, start in enumerate(range(0, config.n, config.per_task))]
+    parts = map_batches(_sample_block, blocks, desc=f"{ctx.name}: sample", progress=ctx.progress,
+                        weight=lambda b: b[1], model_dir=model_dir,
+                        temperature=config.temperature)
+    samples = [s for part in parts for s in part]
+    path = ctx.out_dir / "samples.smi"
+    path.write_text("\n".join(samples) + "\n")
+    grid = molecule_grid(samples[:24], ctx.out_dir / "samples_grid.png")
+    valid = sum(Chem.MolFromSmiles(s) is not None and s != "" for s in samples)
+    return StageResult(outputs={"samples": str(path)},
+                       metrics={"samples": float(len(samples)), "valid": valid / len(samples)},
+                       artifacts=[grid])
+
+
+class EvaluateConfig(StageConfig):
+    """Parameters of the `evaluate` stage (MOSES metrics, reconstruction on held-out molecules)."""
+
+    test_splits: list[str] = Field(default_factory=lambda: ["test"])
+    ks: list[int] = Field(default_factory=lambda: [1000, 10000])
+    fcd: bool = True
+    reconstruction_molecules: int = Field(default=500, ge=0)
+    reconstruction_decodes: int = Field(default=5, gt=0)
+    seed: int = 0
+
+
+def _evaluate_task(job: str, samples: list[str], train: list[str], test: list[str],
+                   model_dir: str, config: EvaluateConfig) -> dict[str, float]:
+    """Ray task: MOSES metrics, or reconstruction accuracy, away from the driver."""
+    if job == "moses":
+        return moses_metrics(samples, train, test, ks=config.ks, fcd=config.fcd)
+    held_out = list(np.random.default_rng(config.seed).permutation(test))[
+        : config.reconstruction_molecules]
+    return {"recon_accuracy": reconstruction_accuracy(
+        _model(model_dir), held_out, config.reconstruction_decodes, config.seed)}
+
+
+def evaluate(config: EvaluateConfig, ctx: StageContext) -> StageResult:
+    """MOSES metrics of the samples vs train and test splits, and held-out reconstruction."""
+    table = _molecules(ctx)
+    test = table.loc[table["split"].isin(config.test_splits), "smiles"].tolist()
+    if not test:
+        raise InputDataError(f"stage {ctx.name}: no molecules in splits {config.test_splits}")
+    train_smiles = table.loc[table["split"] == "train", "smiles"].tolist()
+    samples = read_generated(Path(_output(ctx, "samples")))
+    results = map_batches(_evaluate_task, ["moses", "reconstruction"], desc=f"{ctx.name}",
+                          weight=lambda _: 1, samples=samples, train=train_smiles, test=test,
+                          model_dir=_output(ctx, "model"), config=config)
+    metrics = {k: float(v) for part in results for k, v in part.items()}
+    path = ctx.out_dir / "metrics.json"
+    path.write_text(json.dumps(metrics, indent=2))  # MOSES's own names, e.g. unique@1000
+    mlflow_names = {k.replace("@", "_at_"): v for k, v in metrics.items()}  # '@' is not allowed
+    return StageResult(outputs={"metrics": str(path)}, metrics=mlflow_names, artifacts=[path])
 
 
 STAGES = {
     "ingest": Stage("ingest", IngestConfig, ingest),
     "fingerprints": Stage("fingerprints", FingerprintConfig, fingerprints),
     "train": Stage("train", TrainConfig, train),
+    "encode": Stage("encode", EncodeConfig, encode),
+    "sample": Stage("sample", SampleConfig, sample),
+    "evaluate": Stage("evaluate", EvaluateConfig, evaluate),
 }
 
 if __name__ == "__main__":
