@@ -43,6 +43,7 @@ def _passthrough(args: argparse.Namespace) -> list[str]:
     extra += ["--run-dir", str(args.run_dir)] if args.run_dir else []
     extra += ["--address", args.address] if args.address else []
     extra += ["--check"] if args.check else []
+    extra += ["--profile", args.profile] if args.profile else []
     extra += ["--no-progress"] if args.no_progress else []
     return extra
 
@@ -61,11 +62,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
     pipeline = args.pipeline.resolve()
     if pipeline.is_relative_to(root):  # travels with the working dir; else must be on shared storage
         pipeline = pipeline.relative_to(root)
-    check = driver_command(pipeline, ["--check"])
+    profile = ["--profile", args.profile] if args.profile else []
+    check = driver_command(pipeline, ["--check", *profile])
     if subprocess.call([sys.executable, *check[1:]], cwd=root, stdout=subprocess.DEVNULL) != 0:
         return 2
     run_dir = (args.run_dir or root / "runs" / pipeline.stem).resolve()
-    command = driver_command(pipeline, ["--run-dir", str(run_dir)])
+    command = driver_command(pipeline, ["--run-dir", str(run_dir), *profile])
     submission = jobs.submit(command, root, args.address)
     print(submission)
     return 0
@@ -173,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                 ["pipelines/zinc_ingest.toml --address http://127.0.0.1:8265"])
     sub.add_argument("pipeline", type=Path, help="pipeline TOML file (see pipelines/)")
     sub.add_argument("--run-dir", type=Path, help="run directory on storage the cluster sees")
+    sub.add_argument("--profile", metavar="NAME", help="apply the file's [profiles.NAME] overrides")
     status = _verb(verbs, "status", cmd_status, "show a job's status, or all jobs",
                    ["", "raysubmit_XXXX --address http://127.0.0.1:8265"])
     status.add_argument("job_id", nargs="?", metavar="ID")

@@ -80,9 +80,9 @@ def _write(tmp_path, body):
 
 def test_unknown_kind_and_need_and_cycle(tmp_path):
     head = '[pipeline]\nname = "p"\nworkflow = "molecules"\n'
-    path = _write(tmp_path, head + '[stages.a]\nkind = "train"\n')
-    assert _error(path) == (f"{path}: stages.a.kind: unknown stage kind 'train' "
-                            "(workflow 'molecules' offers: ingest, fingerprints)")
+    path = _write(tmp_path, head + '[stages.a]\nkind = "trian"\n')
+    assert _error(path) == (f"{path}: stages.a.kind: unknown stage kind 'trian' (workflow "
+                            "'molecules' offers: ingest, fingerprints, train, encode, sample, evaluate)")
     path = _write(tmp_path, head + '[stages.a]\nkind = "fingerprints"\nneeds = ["b"]\n')
     assert _error(path) == f"{path}: stages.a.needs: no stage named 'b'"
     path = _write(tmp_path, head + '[stages.a]\nkind = "fingerprints"\nneeds = ["b"]\n'
@@ -96,7 +96,7 @@ def test_header_errors(tmp_path):
     path = _write(tmp_path, '[pipeline]\nname = 3\nworkflow = "molecules"\n')
     assert _error(path) == f"{path}: pipeline.name: expected str, got 3"
     path = _write(tmp_path, 'stagez = 1\n')
-    assert _error(path) == f"{path}: stagez: unknown key (expected: pipeline, stages)"
+    assert _error(path) == f"{path}: stagez: unknown key (expected: pipeline, stages, profiles)"
     path = _write(tmp_path, '[pipeline\n')
     assert _error(path).startswith(f"{path}: not valid TOML: ")
     assert _error(tmp_path / "none.toml") == f"{tmp_path / 'none.toml'}: no such pipeline file"
@@ -107,5 +107,24 @@ def test_force_names_and_downstream(tmp_path, smiles_file):
     assert downstream(spec, {"ingest"}) == {"ingest", "fingerprints"}
     assert downstream(spec, {"fingerprints"}) == {"fingerprints"}
     with pytest.raises(ConfigError) as err:
-        check_stage_names(spec, {"train"}, "--force")
-    assert str(err.value) == f"--force train: {spec.path} has no such stage (stages: ingest, fingerprints)"
+        check_stage_names(spec, {"trian"}, "--force")
+    assert str(err.value) == f"--force trian: {spec.path} has no such stage (stages: ingest, fingerprints)"
+
+
+def test_profiles_override_stage_parameters(tmp_path, smiles_file):
+    path = write_pipeline(tmp_path, smiles_file)
+    path.write_text(path.read_text() + textwrap.dedent("""
+        [profiles.full.stages.fingerprints]
+        n_bits = 256
+        [profiles.bad.stages.nope]
+        n_bits = 1
+    """))
+    plain, full = plan(load_pipeline(path), STAGES), plan(load_pipeline(path, "full"), STAGES)
+    assert plain[1].config.n_bits == 32 and full[1].config.n_bits == 256
+    assert plain[0].config_hash == full[0].config_hash != "" and plain[1].config_hash != full[1].config_hash
+    with pytest.raises(ConfigError) as err:
+        load_pipeline(path, "fast")
+    assert str(err.value) == f"{path}: profiles.fast: no such profile (profiles: full, bad)"
+    with pytest.raises(ConfigError) as err:
+        load_pipeline(path, "bad")
+    assert str(err.value) == f"{path}: profiles.bad.stages.nope: no stage named 'nope'"

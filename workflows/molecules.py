@@ -129,6 +129,8 @@ def train(config: TrainConfig, ctx: StageContext) -> StageResult:
     """Train the molecule VAE data-parallel on Ray Train; rerunning resumes from a checkpoint."""
     table = _molecules(ctx)
     train_rows = table[table["split"] == "train"]
+    if config.max_molecules and len(train_rows) > config.max_molecules:
+        train_rows = train_rows.sample(config.max_molecules, random_state=config.seed)
     held_out = table[table["split"] != "train"]
     props = train_rows[config.model.properties].to_numpy().tolist() if config.model.properties \
         else None

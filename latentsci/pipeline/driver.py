@@ -32,6 +32,8 @@ def run_flags() -> argparse.ArgumentParser:
                    "(default: RAY_ADDRESS, else start an embedded local Ray)")
     p.add_argument("--force", action="append", default=[], metavar="STAGE",
                    help="rerun STAGE and everything after it even if unchanged (repeatable)")
+    p.add_argument("--profile", metavar="NAME", help="apply the file's [profiles.NAME] overrides "
+                   "(e.g. full)")
     p.add_argument("--check", action="store_true", help="validate the pipeline and print the plan")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -61,7 +63,7 @@ def execute(args: argparse.Namespace, registry: dict[str, Stage]) -> int:
     from latentsci.runtime import connect, disconnect, show_progress
     from latentsci.tracking import Tracker, git_commit
 
-    spec = load_pipeline(args.pipeline)
+    spec = load_pipeline(args.pipeline, args.profile)
     planned = plan(spec, registry)
     check_stage_names(spec, set(args.force), "--force")
     if args.check:

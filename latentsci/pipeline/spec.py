@@ -70,14 +70,45 @@ def _check_type(spec: PipelineSpec, key: str, value: Any, expected: type) -> Any
     return value
 
 
-def load_pipeline(path: str | Path) -> PipelineSpec:
-    """Read a pipeline file's structure (header, stage tables, needs) with one-line errors."""
+def _merge(base: dict, override: dict) -> dict:
+    """Tables merged key by key (override wins); other values replaced whole."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _apply_profile(spec: PipelineSpec, data: dict, profile: str | None) -> dict:
+    """The file's stages with `[profiles.NAME.stages...]` overrides merged in."""
+    profiles = _check_type(spec, "profiles", data.get("profiles", {}), dict)
+    if profile is None:
+        return data
+    if profile not in profiles:
+        raise spec.error(f"profiles.{profile}", "no such profile (profiles: "
+                         f"{', '.join(profiles) or 'none'})")
+    override = _check_type(spec, f"profiles.{profile}", profiles[profile], dict)
+    for key in override:
+        if key != "stages":
+            raise spec.error(f"profiles.{profile}.{key}", "unknown key (expected: stages)")
+    for name in _check_type(spec, f"profiles.{profile}.stages", override.get("stages", {}), dict):
+        if name not in data.get("stages", {}):
+            raise spec.error(f"profiles.{profile}.stages.{name}", f"no stage named {name!r}")
+    return _merge(data, override)
+
+
+def load_pipeline(path: str | Path, profile: str | None = None) -> PipelineSpec:
+    """Read a pipeline file's structure (header, stage tables, needs) with one-line errors;
+    `profile` merges that profile's stage overrides in first."""
     path = Path(path)
     data = _read_toml(path)
     spec = PipelineSpec(path, "", "", "")
     for key in data:
-        if key not in ("pipeline", "stages"):
-            raise spec.error(key, "unknown key (expected: pipeline, stages)")
+        if key not in ("pipeline", "stages", "profiles"):
+            raise spec.error(key, "unknown key (expected: pipeline, stages, profiles)")
+    data = _apply_profile(spec, data, profile)
     header = _check_type(spec, "pipeline", data.get("pipeline", {}), dict)
     for key, value in header.items():
         if key not in HEADER_KEYS:

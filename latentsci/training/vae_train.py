@@ -43,6 +43,7 @@ class TrainConfig(StageConfig):
     lr: float = Field(default=1e-3, gt=0)
     seed: int = 0
     max_len: int = Field(default=100, gt=8)
+    max_molecules: int | None = Field(default=None, gt=0)  # seeded subsample of train (demos)
     validation_molecules: int = Field(default=200, ge=0)
     num_workers: int = Field(default=1, gt=0)
     use_gpu: bool = False
