@@ -133,6 +133,64 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_model(model: str) -> str:
+    """A model folder on local disk (MLflow URIs are downloaded first), checked to be ours."""
+    from latentsci.models.checkpoint import read_meta
+
+    if "://" in model or model.startswith(("runs:", "models:")):
+        import mlflow
+
+        model = mlflow.artifacts.download_artifacts(model)
+    read_meta(Path(model))
+    return str(Path(model).resolve())
+
+
+def _on_ray(address: str | None, work):
+    """Run `work()` with Ray joined or started, shutting down only what this call started."""
+    from latentsci.runtime import connect, disconnect
+
+    info = connect(address)
+    try:
+        return work()
+    finally:
+        if info.owned:
+            disconnect()
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    """Encode a SMILES file into a new latent store with a trained molecule VAE."""
+    import pandas as pd
+
+    from latentsci.molecule_tasks import encode_table
+    from latentsci.runtime import show_progress
+    from latentsci.sources import read_smiles_file
+
+    model = _local_model(args.model)
+    records = read_smiles_file(args.smiles, column=args.smiles_column)
+    table = pd.DataFrame({"id": [f"line-{n}" for n in records.lines], "smiles": records.texts})
+    report = _on_ray(args.address, lambda: encode_table(
+        table, model, args.out, {"smiles": "str"}, {"source": str(args.smiles)}, None,
+        show_progress()))
+    rejects = args.out.with_name(args.out.name + ".rejects.csv")
+    report.to_csv(rejects, index=False)
+    print(f"encoded {len(table) - len(report)} of {len(table)} molecules into {args.out} "
+          f"({len(report)} rejected, see {rejects})")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Sample molecules from a trained molecule VAE's prior into a SMILES file."""
+    from latentsci.molecule_tasks import sample_molecules
+    from latentsci.runtime import show_progress
+
+    model = _local_model(args.model)
+    samples = _on_ray(args.address, lambda: sample_molecules(
+        model, args.n, 500, args.seed, args.temperature, show_progress()))
+    args.out.write_text("\n".join(samples) + "\n")
+    print(f"wrote {len(samples)} molecules to {args.out}")
+    return 0
+
+
 def _verb(verbs, name: str, fn, text: str, examples: list[str], parents=()) -> argparse.ArgumentParser:
     """One subcommand: a one-line help, examples in its epilog, and the function it calls."""
     epilog = "examples:\n" + "\n".join(f"  latentsci {name} {e}" for e in examples)
@@ -188,6 +246,22 @@ def build_parser() -> argparse.ArgumentParser:
                   ['STORE --where "qed > 0.8 and sa < 3" --limit 10',
                    "STORE --knn-of zinc-train-42 -k 5 --json", "STORE --out rows.parquet"])
     _query_flags(query)
+    enc = _verb(verbs, "encode", cmd_encode, "encode SMILES into a latent store with a trained VAE",
+                ["--model runs/zinc_vae/stages/train-ID/model --smiles mols.smi --out mols.zarr"])
+    enc.add_argument("--model", required=True, help="model folder or MLflow URI (runs:/ID/checkpoint)")
+    enc.add_argument("--smiles", type=Path, required=True, help=".smi/.csv/.parquet file")
+    enc.add_argument("--smiles-column", default="smiles", help="column of CSV/Parquet input")
+    enc.add_argument("--out", type=Path, required=True, help="new latent store (.zarr)")
+    smp = _verb(verbs, "sample", cmd_sample, "sample molecules from a trained VAE's prior",
+                ["--model runs/zinc_vae/stages/train-ID/model -n 1000 --out samples.smi"])
+    smp.add_argument("--model", required=True, help="model folder or MLflow URI")
+    smp.add_argument("-n", type=int, required=True, help="how many molecules")
+    smp.add_argument("--out", type=Path, required=True, help="SMILES file to write")
+    smp.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding")
+    smp.add_argument("--seed", type=int, default=0)
+    for p in (enc, smp):
+        p.add_argument("--address", help="Ray cluster HOST:PORT or auto (default: RAY_ADDRESS, "
+                       "else an embedded local Ray)")
     ev = _verb(verbs, "evaluate", cmd_evaluate, "MOSES metrics of generated SMILES vs train/test",
                ["--samples samples.smi --train data/molecules/zinc_train_86k.smi "
                 "--test data/molecules/zinc_valid_24k.smi --json"])

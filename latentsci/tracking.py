@@ -40,7 +40,14 @@ class Tracker:
         self.mlflow = mlflow
         self.run_dir = Path(run_dir).resolve()
         self.uri = tracking_uri(self.run_dir)
+        previous = os.environ.get("MLFLOW_TRACKING_URI")
         mlflow.set_tracking_uri(self.uri)
+        # MLflow also exports the URI to the environment; undo that, or the next pipeline run in
+        # this process (or any subprocess) would log into this run's database.
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
         if mlflow.get_experiment_by_name(experiment) is None:
             # Keep artifacts beside the SQLite file, not in ./mlruns of whatever the cwd is.
             location = None

@@ -69,6 +69,7 @@ def cli_env() -> dict[str, str]:
     """Environment for CLI subprocesses: the project importable, no terminal progress bars."""
     env = dict(os.environ, CI="1", PYTHONPATH=str(ROOT))
     env.pop("RAY_ADDRESS", None)
+    env.pop("MLFLOW_TRACKING_URI", None)
     return env
 
 

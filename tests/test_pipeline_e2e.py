@@ -3,7 +3,6 @@
 import json
 import subprocess
 
-import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -139,4 +138,14 @@ def test_mlflow_tracking_uri_env_wins(tmp_path, monkeypatch):
     assert tracking_uri(tmp_path) == "http://127.0.0.1:5000"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     assert tracking_uri(tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/x.db")  # leave no global state to later tests
+
+
+def test_each_tracker_keeps_its_own_run_directory(tmp_path, monkeypatch):
+    import os
+
+    from latentsci.tracking import Tracker
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first, second = Tracker(tmp_path / "a", "x"), Tracker(tmp_path / "b", "x")
+    assert first.uri != second.uri and second.uri.endswith("/b/mlflow.db")
+    assert "MLFLOW_TRACKING_URI" not in os.environ

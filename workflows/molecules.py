@@ -9,24 +9,19 @@ from __future__ import annotations
 
 import json
 import sys
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from pydantic import Field
 from rdkit import Chem
 
 from latentsci.chem import DESCRIPTOR_NAMES, process_smiles_batch
-from latentsci.chem.fingerprints import morgan_counts
 from latentsci.errors import InputDataError
 from latentsci.ingest import IngestConfig, assemble, batches, summary, write_outputs
 from latentsci.pipeline.driver import main
-from latentsci.metrics import moses_metrics
 from latentsci.models import MoleculeVAE
-from latentsci.models.batching import make_example
-from latentsci.models.checkpoint import read_meta
+from latentsci.molecule_tasks import embed_block, encode_table, evaluate_job, sample_molecules
 from latentsci.plots import (
     kl_per_dimension,
     latent_map,
@@ -34,7 +29,6 @@ from latentsci.plots import (
     property_histograms,
     training_curves,
 )
-from latentsci.training.vae_steps import reconstruction_accuracy
 from latentsci.training.vae_train import TrainConfig, train_molecule_vae
 from latentsci.pipeline.stage import Stage, StageConfig, StageContext, StageResult
 from latentsci.runtime import map_batches
@@ -69,18 +63,6 @@ class FingerprintConfig(StageConfig):
     rows_per_shard: int | None = Field(default=None, gt=0)
 
 
-def _embed_block(block: tuple[int, int], store_path: str, rows: pd.DataFrame,
-                 radius: int, n_bits: int) -> int:
-    """Ray task: fingerprint rows [start, stop) and write them into the store's own shards."""
-    start, stop = block
-    store = LatentStore.open(store_path, allow_incomplete=True, writable=True)
-    part = rows.iloc[start:stop]
-    z = morgan_counts(part["smiles"].tolist(), radius, n_bits)
-    store.write_rows(start, z, part["id"].to_numpy(),
-                     {name: part[name].to_numpy() for name in store.property_names})
-    return stop - start
-
-
 def fingerprints(config: FingerprintConfig, ctx: StageContext) -> StageResult:
     """Embed every molecule of the needed ingest stages as Morgan counts into one latent store."""
     tables = [pd.read_parquet(rec.outputs["molecules"]) for rec in ctx.inputs.values()
@@ -95,7 +77,7 @@ def fingerprints(config: FingerprintConfig, ctx: StageContext) -> StageResult:
                                attrs={"model": "morgan-counts", "model_version": "1",
                                       "radius": config.radius, **ctx.provenance()})
     blocks = [store.grid.bounds(b) for b in range(store.grid.n_blocks)]
-    written = map_batches(_embed_block, blocks, desc=f"{ctx.name}: embed", progress=ctx.progress,
+    written = map_batches(embed_block, blocks, desc=f"{ctx.name}: embed", progress=ctx.progress,
                           weight=lambda b: b[1] - b[0], store_path=str(store_path),
                           rows=table[["id", *properties]], radius=config.radius,
                           n_bits=config.n_bits)
@@ -129,6 +111,7 @@ def train(config: TrainConfig, ctx: StageContext) -> StageResult:
     """Train the molecule VAE data-parallel on Ray Train; rerunning resumes from a checkpoint."""
     table = _molecules(ctx)
     train_rows = table[table["split"] == "train"]
+    vocab_smiles = train_rows["smiles"].tolist()
     if config.max_molecules and len(train_rows) > config.max_molecules:
         train_rows = train_rows.sample(config.max_molecules, random_state=config.seed)
     held_out = table[table["split"] != "train"]
@@ -138,7 +121,8 @@ def train(config: TrainConfig, ctx: StageContext) -> StageResult:
                                       random_state=config.seed).tolist()
     model_dir = ctx.out_dir / "model"
     history = train_molecule_vae(train_rows["smiles"].tolist(), props, valid, config,
-                                 name=ctx.name, storage=ctx.state_dir, model_dir=model_dir)
+                                 name=ctx.name, storage=ctx.state_dir, model_dir=model_dir,
+                                 vocab_smiles=vocab_smiles)
     curves = [{k: v for k, v in row.items() if k != "kl_per_dim"} for row in history]
     plots = [training_curves(curves, ["loss", "recon", "kl", "recon_accuracy", "active_units",
                                       "molecules_per_s"], ctx.out_dir / "training_curves.png"),
@@ -162,55 +146,23 @@ def _output(ctx: StageContext, key: str) -> str:
     return found[0]
 
 
-@lru_cache(maxsize=2)
-def _model(model_dir: str) -> MoleculeVAE:
-    """One loaded model per worker process, reused across the tasks it runs."""
-    torch.set_num_threads(1)  # one task per core: no thread oversubscription
-    return MoleculeVAE.load(model_dir)
-
-
 class EncodeConfig(StageConfig):
     """Parameters of the `encode` stage."""
 
     rows_per_shard: int | None = Field(default=4096, gt=0)
 
 
-def _encode_block(block: tuple[int, int], store_path: str, model_dir: str,
-                  rows: pd.DataFrame) -> list[tuple[str, str]]:
-    """Ray task: posterior mean and std of rows [start, stop) into the store; (id, reason) rejects."""
-    start, stop = block
-    part = rows.iloc[start:stop]
-    model = _model(model_dir)
-    mu, std = model.encode(part["smiles"].tolist(), return_std=True)
-    store = LatentStore.open(store_path, allow_incomplete=True, writable=True)
-    store.write_rows(start, mu, part["id"].to_numpy(),
-                     {n: part[n].to_numpy() for n in store.property_names}, z_std=std)
-    bad = np.flatnonzero(~np.isfinite(mu).all(axis=1))
-    return [(part["id"].iloc[i], make_example(part["smiles"].iloc[i], model.vocab).reason)
-            for i in bad]
-
-
 def encode(config: EncodeConfig, ctx: StageContext) -> StageResult:
     """Every ingested molecule's latent mean and std into a store, one Ray task per block."""
     table = _molecules(ctx)
-    model_dir = _output(ctx, "model")
-    meta = read_meta(Path(model_dir))
     properties = {**dict.fromkeys(DESCRIPTOR_NAMES, "float64"), "smiles": "str", "split": "str"}
     store_path = ctx.out_dir / "latents.zarr"
-    train_record = next(r for r in ctx.inputs.values() if "model" in r.outputs)
-    store = LatentStore.create(
-        store_path, len(table), int(meta["config"]["latent_dim"]), properties, with_std=True,
-        rows_per_shard=config.rows_per_shard,
-        attrs={"model": "molecule_vae", "model_version": f"{meta['format_version']}:"
-               f"{train_record.config_hash}", "model_path": model_dir,
-               "model_mlflow_run_id": train_record.mlflow_run_id, **ctx.provenance()})
-    blocks = [store.grid.bounds(b) for b in range(store.grid.n_blocks)]
-    rejects = map_batches(_encode_block, blocks, desc=f"{ctx.name}: encode", progress=ctx.progress,
-                          weight=lambda b: b[1] - b[0], store_path=str(store_path),
-                          model_dir=model_dir, rows=table[["id", *properties]])
-    report = pd.DataFrame([r for part in rejects for r in part], columns=["id", "reason"])
+    trained = next(r for r in ctx.inputs.values() if "model" in r.outputs)
+    report = encode_table(table, _output(ctx, "model"), store_path, properties,
+                          {"model_version": trained.config_hash,
+                           "model_mlflow_run_id": trained.mlflow_run_id, **ctx.provenance()},
+                          config.rows_per_shard, ctx.progress)
     report.to_csv(ctx.out_dir / "rejects.csv", index=False)
-    store.finalize()
     plot = _latent_map(LatentStore.open(store_path), ctx.out_dir / "latent_map.png", "VAE z")
     return StageResult(outputs={"store": str(store_path), "rejects": str(ctx.out_dir / "rejects.csv")},
                        metrics={"rows": float(len(table)), "rejected": float(len(report))},
@@ -221,26 +173,15 @@ class SampleConfig(StageConfig):
     """Parameters of the `sample` stage."""
 
     n: int = Field(default=1000, gt=0)
-    temperature: float = Field(default=0.0, ge=0)
+    temperature: float = Field(default=1.0, ge=0)  # 1: sample tokens (MOSES VAE); 0: greedy
     seed: int = 0
     per_task: int = Field(default=500, gt=0)
 
 
-def _sample_block(block: tuple[int, int], model_dir: str, temperature: float) -> list[str]:
-    """Ray task: `count` molecules from prior draws seeded by the block's own seed."""
-    seed, count = block
-    return _model(model_dir).sample(count, temperature=temperature, seed=seed)
-
-
 def sample(config: SampleConfig, ctx: StageContext) -> StageResult:
     """n molecules from the prior, decoded across Ray tasks; written one SMILES per line."""
-    model_dir = _output(ctx, "model")
-    blocks = [(config.seed * 100_003 + i, min(config.per_task, config.n - start))
-              for i, start in enumerate(range(0, config.n, config.per_task))]
-    parts = map_batches(_sample_block, blocks, desc=f"{ctx.name}: sample", progress=ctx.progress,
-                        weight=lambda b: b[1], model_dir=model_dir,
-                        temperature=config.temperature)
-    samples = [s for part in parts for s in part]
+    samples = sample_molecules(_output(ctx, "model"), config.n, config.per_task, config.seed,
+                               config.temperature, ctx.progress)
     path = ctx.out_dir / "samples.smi"
     path.write_text("\n".join(samples) + "\n")
     grid = molecule_grid(samples[:24], ctx.out_dir / "samples_grid.png")
@@ -261,17 +202,6 @@ class EvaluateConfig(StageConfig):
     seed: int = 0
 
 
-def _evaluate_task(job: str, samples: list[str], train: list[str], test: list[str],
-                   model_dir: str, config: EvaluateConfig) -> dict[str, float]:
-    """Ray task: MOSES metrics, or reconstruction accuracy, away from the driver."""
-    if job == "moses":
-        return moses_metrics(samples, train, test, ks=config.ks, fcd=config.fcd)
-    held_out = list(np.random.default_rng(config.seed).permutation(test))[
-        : config.reconstruction_molecules]
-    return {"recon_accuracy": reconstruction_accuracy(
-        _model(model_dir), held_out, config.reconstruction_decodes, config.seed)}
-
-
 def evaluate(config: EvaluateConfig, ctx: StageContext) -> StageResult:
     """MOSES metrics of the samples vs train and test splits, and held-out reconstruction."""
     table = _molecules(ctx)
@@ -280,9 +210,9 @@ def evaluate(config: EvaluateConfig, ctx: StageContext) -> StageResult:
         raise InputDataError(f"stage {ctx.name}: no molecules in splits {config.test_splits}")
     train_smiles = table.loc[table["split"] == "train", "smiles"].tolist()
     samples = read_generated(Path(_output(ctx, "samples")))
-    results = map_batches(_evaluate_task, ["moses", "reconstruction"], desc=f"{ctx.name}",
+    results = map_batches(evaluate_job, ["moses", "reconstruction"], desc=f"{ctx.name}",
                           weight=lambda _: 1, samples=samples, train=train_smiles, test=test,
-                          model_dir=_output(ctx, "model"), config=config)
+                          model_dir=_output(ctx, "model"), options=config.model_dump())
     metrics = {k: float(v) for part in results for k, v in part.items()}
     path = ctx.out_dir / "metrics.json"
     path.write_text(json.dumps(metrics, indent=2))  # MOSES's own names, e.g. unique@1000

@@ -29,14 +29,15 @@ class MoleculeBatch:
                              self.targets.to(device), props)
 
 
-def make_example(smiles: str, vocab: SelfiesVocabulary,
+def make_example(smiles: str, vocab: SelfiesVocabulary | None,
                  properties: list[float] | None = None) -> Data | Reject:
-    """One training example (graph with `tokens` and `y` attached), or a Reject saying why not."""
+    """One example: the graph, plus SELFIES `tokens` when a vocabulary is given (training needs
+    them, encoding does not) and properties `y`; or a Reject saying why not."""
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
         return Reject("unparsable SMILES")
     graph = mol_to_graph(mol)
-    if isinstance(graph, Reject):
+    if isinstance(graph, Reject) or vocab is None:
         return graph
     tokens = vocab.encode(smiles)
     if isinstance(tokens, Reject):
@@ -48,7 +49,11 @@ def make_example(smiles: str, vocab: SelfiesVocabulary,
 
 
 def collate(examples: list[Data]) -> MoleculeBatch:
-    """Pad token sequences and batch the graphs."""
+    """Pad token sequences and batch the graphs (examples without tokens give empty sequences)."""
+    if "tokens" not in examples[0]:
+        graphs = Batch.from_data_list(examples)
+        empty = torch.zeros(len(examples), 0, dtype=torch.long)
+        return MoleculeBatch(graphs, empty, empty, None)
     length = max(len(e.tokens) for e in examples) + 1
     tokens_in = torch.zeros(len(examples), length, dtype=torch.long)
     targets = torch.zeros(len(examples), length, dtype=torch.long)

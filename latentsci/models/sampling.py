@@ -18,11 +18,13 @@ def decode_tokens(decoder: SelfiesDecoder, z: torch.Tensor, max_len: int,
     token = torch.full((z.shape[0], 1), BOS_ID, dtype=torch.long, device=z.device)
     done = torch.zeros(z.shape[0], dtype=torch.bool, device=z.device)
     out = []
-    for _ in range(max_len):
+    for position in range(max_len):
         logits, state = decoder.step(token, z, state)
         logits = logits[:, -1]
         logits[:, 0] = -torch.inf  # never emit padding
         logits[:, BOS_ID] = -torch.inf
+        if position == 0:
+            logits[:, EOS_ID] = -torch.inf  # an empty sequence is no molecule
         if temperature > 0:
             probs = torch.softmax(logits / temperature, dim=-1)
             token = torch.multinomial(probs, 1, generator=generator)

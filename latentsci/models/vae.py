@@ -93,14 +93,16 @@ class MoleculeVAE(nn.Module):
 
     # ---- SMILES in, SMILES out ---------------------------------------------------------------
     @classmethod
-    def load(cls, path_or_uri: str) -> MoleculeVAE:
-        """A saved model from a folder, or from MLflow (`runs:/ID/model`, `models:/NAME/1`)."""
+    def load(cls, path_or_uri: str, tracking_uri: str | None = None) -> MoleculeVAE:
+        """A saved model from a folder, or from MLflow (`runs:/ID/checkpoint`) on the tracking
+        server given (default: MLFLOW_TRACKING_URI)."""
         from latentsci.models.checkpoint import load_checkpoint
 
         if "://" in str(path_or_uri) or str(path_or_uri).startswith(("runs:", "models:")):
             import mlflow
 
-            path_or_uri = mlflow.artifacts.download_artifacts(str(path_or_uri))
+            path_or_uri = mlflow.artifacts.download_artifacts(artifact_uri=str(path_or_uri),
+                                                              tracking_uri=tracking_uri)
         model, _ = load_checkpoint(path_or_uri)
         return model.eval()
 
@@ -113,7 +115,7 @@ class MoleculeVAE(nn.Module):
 
         mu_out = np.full((len(smiles), self.prior.latent_dim), np.nan, dtype=np.float32)
         std_out = mu_out.copy()
-        examples = [make_example(s, self.vocab) for s in smiles]
+        examples = [make_example(s, None) for s in smiles]  # the encoder reads graphs only
         rows = [i for i, e in enumerate(examples) if not isinstance(e, Reject)]
         device = next(self.parameters()).device
         for start in range(0, len(rows), batch_size):

@@ -22,12 +22,19 @@ def stage_dir(run_dir: Path, planned: PlannedStage) -> Path:
 
 
 def _run_one(planned: PlannedStage, manifest: Manifest, run_dir: Path, tracker: Tracker,
-             tags: dict[str, str], progress: bool) -> StageRecord:
-    """Run a stage in a fresh folder under its own MLflow run, then record it in the manifest."""
+             tags: dict[str, str], progress: bool, forced: bool) -> StageRecord:
+    """Run a stage in a fresh folder under its own MLflow run, then record it in the manifest.
+
+    The state folder (training checkpoints) survives a crashed attempt, so a rerun resumes;
+    --force means start over, so it is cleared too.
+    """
     manifest.forget(planned.name)
     out_dir = stage_dir(run_dir, planned)
+    state_dir = Path(run_dir) / "state" / f"{planned.name}-{planned.config_hash}"
     if out_dir.exists():  # leftovers of a crashed or forced attempt
         shutil.rmtree(out_dir)
+    if forced and state_dir.exists():
+        shutil.rmtree(state_dir)
     out_dir.mkdir(parents=True)
     inputs = {n: manifest.stages[n] for n in planned.needs}
     params = flatten(hashable(planned.config))
@@ -35,7 +42,6 @@ def _run_one(planned: PlannedStage, manifest: Manifest, run_dir: Path, tracker: 
                   "config_hash": planned.config_hash}
     started = time.perf_counter()
     with tracker.stage_run(planned.name, params, stage_tags) as run_id:
-        state_dir = Path(run_dir) / "state" / f"{planned.name}-{planned.config_hash}"
         context = StageContext(planned.name, out_dir, inputs, planned.config_hash, run_id,
                                progress, state_dir, tracker)
         result = planned.stage.run(planned.config, context)
@@ -69,7 +75,8 @@ def run_pipeline(spec: PipelineSpec, planned: list[PlannedStage], run_dir: Path,
                 skipped.append(stage.name)
                 continue
             log(f"[{stage.name}] running {stage.stage.kind} ({stage.config_hash})")
-            record = _run_one(stage, manifest, run_dir, tracker, tags, progress)
+            record = _run_one(stage, manifest, run_dir, tracker, tags, progress,
+                              forced=stage.name in rerun)
             log(f"[{stage.name}] done in {record.seconds:.1f}s: "
                 + ", ".join(f"{k}={v:g}" for k, v in list(record.metrics.items())[:6]))
         tracker.set_tags({"skipped_stages": ",".join(skipped)})

@@ -62,6 +62,8 @@ class LatentStore:
         if shard % chunk:
             raise StoreError(f"rows_per_shard {shard} is not a multiple of rows_per_chunk {chunk}")
         path = Path(path)
+        if path.exists():
+            raise StoreError(f"{path}: already exists (choose another path or delete it)")
         group = zarr.open_group(str(path), mode="w-")
         grid = BlockGrid(n_rows, shard)
         # z is read in long scans: plain uncompressed chunks scan ~2x faster than the sharding

@@ -121,10 +121,12 @@ def worker_loop(cfg: dict) -> None:
 
 def train_molecule_vae(smiles: list[str], properties: list[list[float]] | None,
                        valid_smiles: list[str], config: TrainConfig, name: str,
-                       storage: Path, model_dir: Path) -> list[dict]:
+                       storage: Path, model_dir: Path,
+                       vocab_smiles: list[str] | None = None) -> list[dict]:
     """Train on Ray Train, resuming a run of the same name under `storage`; the final model is
-    copied to `model_dir` and the per-epoch history returned."""
-    vocab = SelfiesVocabulary.build(smiles, max_len=config.max_len)
+    copied to `model_dir` and the per-epoch history returned. The SELFIES vocabulary comes from
+    `vocab_smiles` (the whole train split when training on a subsample) or the training set."""
+    vocab = SelfiesVocabulary.build(vocab_smiles or smiles, max_len=config.max_len)
     loop_config = {"train": config.model_dump(), "vocab": vocab.to_dict(), "smiles": smiles,
                    "properties": properties, "valid_smiles": valid_smiles}
     try:
