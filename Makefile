@@ -25,6 +25,7 @@ test: venv
 bench: venv
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_store.py
+	$(PY) bench/bench_vae.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -128,3 +128,10 @@ def test_profiles_override_stage_parameters(tmp_path, smiles_file):
     with pytest.raises(ConfigError) as err:
         load_pipeline(path, "bad")
     assert str(err.value) == f"{path}: profiles.bad.stages.nope: no stage named 'nope'"
+
+
+def test_train_properties_must_be_ingest_columns(tmp_path):
+    path = _write(tmp_path, '[pipeline]\nname = "p"\nworkflow = "molecules"\n'
+                  '[stages.t]\nkind = "train"\n[stages.t.model]\nproperties = ["qed", "potency"]\n')
+    assert _error(path) == (f"{path}: stages.t.model: unknown property 'potency' in "
+                            "model.properties (known: mw, logp, qed, sa, tpsa, heavy_atoms)")

@@ -111,6 +111,8 @@ def train(config: TrainConfig, ctx: StageContext) -> StageResult:
     """Train the molecule VAE data-parallel on Ray Train; rerunning resumes from a checkpoint."""
     table = _molecules(ctx)
     train_rows = table[table["split"] == "train"]
+    if train_rows.empty:
+        raise InputDataError(f"stage {ctx.name}: no molecules in the 'train' split of its inputs")
     vocab_smiles = train_rows["smiles"].tolist()
     if config.max_molecules and len(train_rows) > config.max_molecules:
         train_rows = train_rows.sample(config.max_molecules, random_state=config.seed)

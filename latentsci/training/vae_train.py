@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from latentsci.chem import Reject
+from latentsci.chem import DESCRIPTOR_NAMES, Reject
 from latentsci.errors import LatentsciError
 from latentsci.models.batching import make_example
 from latentsci.models.checkpoint import load_checkpoint, save_checkpoint
@@ -50,6 +50,16 @@ class TrainConfig(StageConfig):
     cpus_per_worker: float = Field(default=1, gt=0)
     mixed_precision: bool = True  # bf16 autocast on GPU workers; ignored on CPU
     max_failures: int = Field(default=1, ge=0)
+
+    @field_validator("model")
+    @classmethod
+    def _known_properties(cls, model: MoleculeVAEConfig) -> MoleculeVAEConfig:
+        """Property heads can only learn columns ingest computes."""
+        unknown = [p for p in model.properties if p not in DESCRIPTOR_NAMES]
+        if unknown:
+            raise ValueError(f"unknown property {unknown[0]!r} in model.properties (known: "
+                             f"{', '.join(DESCRIPTOR_NAMES)})")
+        return model
 
 
 def _examples(smiles: list[str], props: list[list[float]] | None, vocab: SelfiesVocabulary):
