@@ -128,3 +128,14 @@ def test_save_load_encode_decode_sample(tmp_path):
         MoleculeVAE.load(str(tmp_path / "bad"))
     assert str(err.value) == (f"{tmp_path / 'bad'}: not a latentsci molecule VAE (format "
                               "'something-else', expected 'latentsci.molecule_vae')")
+
+
+def test_decoding_never_returns_an_empty_molecule():
+    vocab = SelfiesVocabulary.build(SMILES + ["C1CC2CCC1C2", "CC(C)(C)C"], max_len=30)
+    model = _tiny(vocab).eval()
+    with torch.no_grad():  # make branch/ring tokens and EOS the decoder's favourites
+        for i, token in enumerate(vocab.tokens):
+            if not vocab.atom_tokens()[i]:
+                model.decoder.out.bias[i] = 50.0
+    samples = model.sample(20, temperature=1.0, seed=0)
+    assert all(s and Chem.MolFromSmiles(s) is not None for s in samples)

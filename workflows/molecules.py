@@ -36,6 +36,19 @@ from latentsci.sources import read_generated, read_smiles_file
 from latentsci.store import LatentStore
 
 
+# Columns every molecule store carries next to z.
+STORE_PROPERTIES = {**dict.fromkeys(DESCRIPTOR_NAMES, "float64"), "smiles": "str", "split": "str"}
+
+
+def _molecules(ctx: StageContext) -> pd.DataFrame:
+    """All molecule tables of the ingest stages this stage needs, in `needs` order."""
+    tables = [pd.read_parquet(rec.outputs["molecules"]) for rec in ctx.inputs.values()
+              if "molecules" in rec.outputs]
+    if not tables:
+        raise InputDataError(f"stage {ctx.name}: needs at least one ingest stage")
+    return pd.concat(tables, ignore_index=True)
+
+
 def ingest(config: IngestConfig, ctx: StageContext) -> StageResult:
     """Read, parse in parallel, de-duplicate, split; write the table and the reject report."""
     records = read_smiles_file(config.source, config.format, config.smiles_column,
@@ -65,13 +78,9 @@ class FingerprintConfig(StageConfig):
 
 def fingerprints(config: FingerprintConfig, ctx: StageContext) -> StageResult:
     """Embed every molecule of the needed ingest stages as Morgan counts into one latent store."""
-    tables = [pd.read_parquet(rec.outputs["molecules"]) for rec in ctx.inputs.values()
-              if "molecules" in rec.outputs]
-    if not tables:
-        raise InputDataError(f"stage {ctx.name}: needs at least one ingest stage")
-    table = pd.concat(tables, ignore_index=True)
-    properties = {**dict.fromkeys(DESCRIPTOR_NAMES, "float64"), "smiles": "str", "split": "str"}
+    table = _molecules(ctx)
     store_path = ctx.out_dir / "fingerprints.zarr"
+    properties = STORE_PROPERTIES
     store = LatentStore.create(store_path, len(table), config.n_bits, properties,
                                rows_per_shard=config.rows_per_shard,
                                attrs={"model": "morgan-counts", "model_version": "1",
@@ -96,15 +105,6 @@ def _latent_map(store: LatentStore, path, title: str = "Morgan counts", sample: 
     frame = store.table(rows[keep])
     return latent_map(z[keep], {"qed": frame["qed"].to_numpy(), "logp": frame["logp"].to_numpy()},
                       path, title=title)
-
-
-def _molecules(ctx: StageContext) -> pd.DataFrame:
-    """All molecule tables of the ingest stages this stage needs, in `needs` order."""
-    tables = [pd.read_parquet(rec.outputs["molecules"]) for rec in ctx.inputs.values()
-              if "molecules" in rec.outputs]
-    if not tables:
-        raise InputDataError(f"stage {ctx.name}: needs at least one ingest stage")
-    return pd.concat(tables, ignore_index=True)
 
 
 def train(config: TrainConfig, ctx: StageContext) -> StageResult:
@@ -157,7 +157,7 @@ class EncodeConfig(StageConfig):
 def encode(config: EncodeConfig, ctx: StageContext) -> StageResult:
     """Every ingested molecule's latent mean and std into a store, one Ray task per block."""
     table = _molecules(ctx)
-    properties = {**dict.fromkeys(DESCRIPTOR_NAMES, "float64"), "smiles": "str", "split": "str"}
+    properties = STORE_PROPERTIES
     store_path = ctx.out_dir / "latents.zarr"
     trained = next(r for r in ctx.inputs.values() if "model" in r.outputs)
     report = encode_table(table, _output(ctx, "model"), store_path, properties,

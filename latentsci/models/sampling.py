@@ -11,9 +11,13 @@ BOS_ID, EOS_ID = 1, 2
 
 @torch.no_grad()
 def decode_tokens(decoder: SelfiesDecoder, z: torch.Tensor, max_len: int,
-                  temperature: float = 0.0,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """Token ids (batch, <= max_len) for each z; temperature 0 is greedy (argmax)."""
+                  temperature: float = 0.0, generator: torch.Generator | None = None,
+                  first_allowed: torch.Tensor | None = None) -> torch.Tensor:
+    """Token ids (batch, <= max_len) for each z; temperature 0 is greedy (argmax).
+
+    `first_allowed` (bool over the vocabulary) limits the first token, e.g. to atoms: a sequence
+    of only branch/ring tokens would decode to an empty molecule.
+    """
     state = decoder.initial_state(z)
     token = torch.full((z.shape[0], 1), BOS_ID, dtype=torch.long, device=z.device)
     done = torch.zeros(z.shape[0], dtype=torch.bool, device=z.device)
@@ -25,6 +29,8 @@ def decode_tokens(decoder: SelfiesDecoder, z: torch.Tensor, max_len: int,
         logits[:, BOS_ID] = -torch.inf
         if position == 0:
             logits[:, EOS_ID] = -torch.inf  # an empty sequence is no molecule
+            if first_allowed is not None:
+                logits[:, ~first_allowed.to(logits.device)] = -torch.inf
         if temperature > 0:
             probs = torch.softmax(logits / temperature, dim=-1)
             token = torch.multinomial(probs, 1, generator=generator)

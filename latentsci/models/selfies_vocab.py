@@ -66,6 +66,10 @@ class SelfiesVocabulary:
                 tokens.append(token)
         return sf.decoder("".join(tokens))
 
+    def atom_tokens(self) -> list[bool]:
+        """Which tokens place an atom (not a branch or ring instruction, not a special)."""
+        return [t not in SPECIALS and "Branch" not in t and "Ring" not in t for t in self.tokens]
+
     def to_dict(self) -> dict:
         """Plain data for checkpoints and MLflow."""
         return {"tokens": list(self.tokens), "max_len": self.max_len}

@@ -133,7 +133,9 @@ class MoleculeVAE(nn.Module):
 
         device = next(self.parameters()).device
         z = torch.as_tensor(np.asarray(z, dtype=np.float32), device=device)
-        tokens = decode_tokens(self.decoder, z, self.vocab.max_len, temperature, generator)
+        atoms = torch.tensor(self.vocab.atom_tokens())
+        tokens = decode_tokens(self.decoder, z, self.vocab.max_len, temperature, generator,
+                               first_allowed=atoms)
         return [self.vocab.decode(row) for row in tokens.cpu().tolist()]
 
     def sample(self, n: int, temperature: float = 0.0, seed: int | None = None) -> list[str]:
