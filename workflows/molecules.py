@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from pydantic import Field
-from rdkit import Chem
 
 from latentsci.chem import DESCRIPTOR_NAMES, process_smiles_batch
 from latentsci.errors import InputDataError
 from latentsci.ingest import IngestConfig, assemble, batches, summary, write_outputs
 from latentsci.pipeline.driver import main
+from latentsci.metrics.moses import fraction_valid
 from latentsci.models import MoleculeVAE
 from latentsci.molecule_tasks import embed_block, encode_table, evaluate_job, sample_molecules
 from latentsci.plots import (
@@ -187,9 +187,8 @@ def sample(config: SampleConfig, ctx: StageContext) -> StageResult:
     path = ctx.out_dir / "samples.smi"
     path.write_text("\n".join(samples) + "\n")
     grid = molecule_grid(samples[:24], ctx.out_dir / "samples_grid.png")
-    valid = sum(Chem.MolFromSmiles(s) is not None and s != "" for s in samples)
     return StageResult(outputs={"samples": str(path)},
-                       metrics={"samples": float(len(samples)), "valid": valid / len(samples)},
+                       metrics={"samples": float(len(samples)), "valid": fraction_valid(samples)},
                        artifacts=[grid])
 
 

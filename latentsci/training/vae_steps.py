@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from rdkit import Chem
 
+from latentsci.metrics.moses import fraction_valid, moses_mol
 from latentsci.models.batching import MoleculeBatch, collate
 from latentsci.models.schedules import KLSchedule
 from latentsci.models.vae import MoleculeVAE
@@ -90,17 +91,11 @@ def reconstruction_accuracy(model: MoleculeVAE, smiles: list[str], decodes: int 
     hits = 0
     for _ in range(decodes):
         z = mu[keep] + std[keep] * rng.standard_normal(mu[keep].shape).astype(np.float32)
-        hits += sum(_canonical(d) == t for d, t in zip(model.decode(z), targets))
+        decoded = (moses_mol(d) for d in model.decode(z))
+        hits += sum(m is not None and Chem.MolToSmiles(m) == t for m, t in zip(decoded, targets))
     return hits / (decodes * len(targets))
 
 
 def prior_validity(model: MoleculeVAE, n: int, seed: int = 0) -> float:
     """Share of decoded prior samples RDKit parses (1.0 by construction with SELFIES)."""
-    samples = model.sample(n, seed=seed)
-    return sum(Chem.MolFromSmiles(s) is not None and s != "" for s in samples) / max(n, 1)
-
-
-def _canonical(smiles: str) -> str | None:
-    """Canonical SMILES, None when unparsable or empty."""
-    mol = Chem.MolFromSmiles(smiles) if smiles else None
-    return Chem.MolToSmiles(mol) if mol is not None else None
+    return fraction_valid(model.sample(n, seed=seed)) if n > 0 else 0.0
