@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo demo-vae test bench clean
+.PHONY: venv demo demo-ingest test bench clean
 
 venv: $(STAMP)
 
@@ -16,12 +16,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
-demo: venv
-	$(VENV)/bin/latentsci run pipelines/zinc_ingest.toml
-
 # The molecule VAE end to end (ingest, train, encode, sample, evaluate): about 15 minutes on 2 cores.
-demo-vae: venv
+demo: venv
 	$(VENV)/bin/latentsci run pipelines/zinc_vae.toml
+
+# Ingest and fingerprints only (about 3 minutes).
+demo-ingest: venv
+	$(VENV)/bin/latentsci run pipelines/zinc_ingest.toml
 
 test: venv
 	$(PY) -m pytest -q

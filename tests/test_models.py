@@ -82,6 +82,8 @@ def test_overfits_a_handful_of_molecules():
     vocab = SelfiesVocabulary.build(smiles, max_len=40)
     batch = collate([make_example(s, vocab, [len(s)]) for s in smiles])
     model = _tiny(vocab, properties=["length"])
+    lengths = np.array([[len(s)] for s in smiles], dtype=np.float64)
+    model.property_head.fit_scale(lengths)
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = None
     for _ in range(250):
@@ -96,6 +98,10 @@ def test_overfits_a_handful_of_molecules():
     decoded = [vocab.decode(row) for row in decode_tokens(model.decoder, mu, 40).tolist()]
     matches = sum(Chem.CanonSmiles(d) == Chem.CanonSmiles(s) for d, s in zip(decoded, smiles))
     assert matches >= 7
+    # the head learns standardised targets and answers in the property's own units
+    assert float(model.property_head.std) == pytest.approx(lengths.std())
+    predicted = model.predict_properties(mu.detach().numpy())
+    assert np.abs(predicted - lengths).max() < 0.2 * lengths.std()
 
 
 def test_prior_samples_are_valid_and_bounded():

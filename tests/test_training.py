@@ -22,10 +22,10 @@ TINY = MoleculeVAEConfig(latent_dim=8, encoder_hidden=32, encoder_layers=2, deco
                          decoder_hidden=64, decoder_layers=1)
 
 
-def _config(epochs, workers=2):
+def _config(epochs, workers=2, every=None):
     return TrainConfig(model=TINY, kl=KLSchedule(beta=0.01, warmup_steps=5), epochs=epochs,
                        batch_size=4, max_len=40, validation_molecules=4, num_workers=workers,
-                       max_failures=1)
+                       max_failures=1, checkpoint_every_steps=every)
 
 
 def _train_workers() -> list[psutil.Process]:
@@ -40,7 +40,7 @@ def test_resumes_from_checkpoint_after_a_worker_is_killed(ray_cluster, tmp_path)
 
     def run():
         try:
-            out["history"] = train_molecule_vae(SMILES, None, SMILES[:4], _config(epochs=40),
+            out["history"] = train_molecule_vae(SMILES, None, SMILES[:4], _config(epochs=40, every=1),
                                                 "vae", storage, tmp_path / "model")
         except Exception as exc:  # surfaced by the assertion below
             out["error"] = exc
@@ -58,7 +58,10 @@ def test_resumes_from_checkpoint_after_a_worker_is_killed(ray_cluster, tmp_path)
     assert "error" not in out, out.get("error")
     history = out["history"]
     assert [row["epoch"] for row in history] == list(range(40))
-    assert history[-1]["attempt_start_epoch"] > 0  # the last attempt resumed, not restarted
+    assert history[-1]["attempt_start_step"] > 0  # the last attempt resumed, not restarted
+    # checkpoints every step: a resume mid-epoch skips exactly the batches already done
+    per_epoch = history[0]["step"]
+    assert per_epoch > 1 and all(r["step"] == (r["epoch"] + 1) * per_epoch for r in history)
     model = MoleculeVAE.load(str(tmp_path / "model"))
     assert len(model.sample(3, seed=0)) == 3
 
@@ -73,6 +76,18 @@ def test_rerun_resumes_and_stops_at_the_configured_epochs(ray_cluster, tmp_path)
     assert [r["epoch"] for r in again] == [0, 1, 2] and again[-1]["attempt_start_epoch"] == 2
     assert {"recon_accuracy", "validity", "active_units", "molecules_per_s"} <= set(again[-1])
     assert again[-1]["validity"] == 1.0
+
+
+def test_checkpoints_every_k_steps_mark_the_batches_done(ray_cluster, tmp_path):
+    import json
+
+    storage = tmp_path / "state"
+    history = train_molecule_vae(SMILES, None, SMILES[:4], _config(epochs=1, workers=1, every=2),
+                                 "vae", storage, tmp_path / "m")
+    metas = [json.loads(p.read_text()) for p in sorted((storage / "vae").glob("checkpoint_*/meta.json"))]
+    batches = history[0]["step"]  # 20 molecules in batches of 4
+    last_mid_epoch = (batches - 1) // 2 * 2  # the last multiple of 2 before the epoch's end
+    assert batches >= 4 and [m["batches_done"] for m in metas] == [last_mid_epoch, None]
 
 
 def test_non_finite_loss_names_the_step():

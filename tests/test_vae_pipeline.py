@@ -32,6 +32,7 @@ def test_vae_pipeline(ray_cluster, tmp_path):
         needs = ["ingest"]
         epochs = 2
         batch_size = 4
+        checkpoint_every_steps = 2
         max_len = 40
         validation_molecules = 4
 
@@ -92,6 +93,9 @@ def test_vae_pipeline(ray_cluster, tmp_path):
     client = MlflowClient(tracking_uri=f"sqlite:///{run_dir}/mlflow.db")
     train_run = stages["train"]["mlflow_run_id"]
     assert [m.step for m in client.get_metric_history(train_run, "loss")] == [0, 1]
+    kl_dims = [client.get_metric_history(train_run, f"kl_dim_{d:03d}") for d in range(8)]
+    assert all([m.step for m in h] == [0, 1] for h in kl_dims)
+    assert client.get_metric_history(train_run, "kl_dim_008") == []
     names = {a.path for a in client.list_artifacts(train_run)}
     assert {"checkpoint", "training_curves.png", "kl_per_dim.png"} <= names
     experiment = client.get_run(train_run).info.experiment_id

@@ -126,11 +126,14 @@ def train(config: TrainConfig, ctx: StageContext) -> StageResult:
                                  name=ctx.name, storage=ctx.state_dir, model_dir=model_dir,
                                  vocab_smiles=vocab_smiles)
     curves = [{k: v for k, v in row.items() if k != "kl_per_dim"} for row in history]
+    per_dim = [{"epoch": row["epoch"], **{f"kl_dim_{d:03d}": v for d, v in
+                                          enumerate(row.get("kl_per_dim", []))}} for row in history]
     plots = [training_curves(curves, ["loss", "recon", "kl", "recon_accuracy", "active_units",
                                       "molecules_per_s"], ctx.out_dir / "training_curves.png"),
              kl_per_dimension(history[-1]["kl_per_dim"], ctx.out_dir / "kl_per_dim.png")]
     if ctx.tracker is not None:
         ctx.tracker.log_series(curves)
+        ctx.tracker.log_series(per_dim)  # KL of each latent dimension, per epoch
         ctx.tracker.log_torch_model(MoleculeVAE.load(str(model_dir)))
         ctx.tracker.log_folder(model_dir, "checkpoint")  # MoleculeVAE.load("runs:/ID/checkpoint")
     # Curves carry their epoch as step; the stage summary gets its own names.

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
-from torch import nn
-
 from latentsci.models.decoder import SelfiesDecoder, SelfiesDecoderConfig
 from latentsci.models.encoder import GraphEncoder, GraphEncoderConfig
 from latentsci.models.prior import StandardNormalPrior
+from latentsci.models.property_head import PropertyHead
 from latentsci.models.vae import MoleculeVAE
 
 
@@ -39,8 +38,7 @@ def build_molecule_vae(config: MoleculeVAEConfig, vocab_size: int) -> MoleculeVA
                                                   dropout=config.dropout))
     head = None
     if config.properties:
-        head = nn.Sequential(nn.Linear(config.latent_dim, 128), nn.SiLU(),
-                             nn.Linear(128, len(config.properties)))
+        head = PropertyHead(config.latent_dim, len(config.properties))
     model = MoleculeVAE(encoder, decoder, StandardNormalPrior(config.latent_dim), head)
     model.config = config
     return model

@@ -74,10 +74,14 @@ class MoleculeVAE(nn.Module):
         return per_dim.clamp(min=free_bits).sum(), per_dim.detach()
 
     def property_loss(self, mu: torch.Tensor, batch: MoleculeBatch) -> torch.Tensor:
-        """MSE of the property head from mu (zero without a head or targets)."""
+        """MSE of the property head from mu on standardised targets (zero without a head)."""
         if self.property_head is None or batch.properties is None:
             return mu.new_zeros(())
-        return F.mse_loss(self.property_head(mu), batch.properties)
+        target = self.property_head.standardise(batch.properties)
+        known = torch.isfinite(target)
+        if not known.any():
+            return mu.new_zeros(())
+        return F.mse_loss(self.property_head(mu)[known], target[known])
 
     def loss(self, batch: MoleculeBatch, beta: float, free_bits: float = 0.0,
              property_weight: float = 1.0) -> VAELoss:
@@ -137,6 +141,15 @@ class MoleculeVAE(nn.Module):
         tokens = decode_tokens(self.decoder, z, self.vocab.max_len, temperature, generator,
                                first_allowed=atoms)
         return [self.vocab.decode(row) for row in tokens.cpu().tolist()]
+
+    @torch.no_grad()
+    def predict_properties(self, z: np.ndarray | torch.Tensor) -> np.ndarray:
+        """The property head's predictions in the properties' units (columns: config.properties)."""
+        if self.property_head is None:
+            raise ValueError("this model has no property head (train it with model.properties)")
+        device = next(self.parameters()).device
+        z = torch.as_tensor(np.asarray(z, dtype=np.float32), device=device)
+        return self.property_head.predict(z).float().cpu().numpy()
 
     def sample(self, n: int, temperature: float = 0.0, seed: int | None = None) -> list[str]:
         """n molecules decoded from prior draws of z."""

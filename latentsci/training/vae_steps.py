@@ -34,6 +34,23 @@ class EpochStats:
     token_accuracy: float = 0.0
     molecules_per_s: float = 0.0
     kl_per_dim: list[float] = field(default_factory=list)
+    batches: int = 0
+    molecules: int = 0
+    seconds: float = 0.0
+
+    @staticmethod
+    def combine(parts: list[EpochStats]) -> EpochStats:
+        """One epoch's stats from the stats of its consecutive chunks (batch-weighted means)."""
+        n = max(sum(p.batches for p in parts), 1)
+        mean = {k: sum(getattr(p, k) * p.batches for p in parts) / n
+                for k in ("loss", "recon", "kl", "token_accuracy")}
+        dims = [p for p in parts if p.kl_per_dim]
+        kl_dims = (np.sum([np.asarray(p.kl_per_dim) * p.batches for p in dims], axis=0) / n
+                   ).tolist() if dims else []
+        molecules, seconds = sum(p.molecules for p in parts), sum(p.seconds for p in parts)
+        return EpochStats(**mean, molecules_per_s=molecules / max(seconds, 1e-9),
+                          kl_per_dim=kl_dims, batches=sum(p.batches for p in parts),
+                          molecules=molecules, seconds=seconds)
 
 
 def shuffled_batches(examples: list, batch_size: int, seed: int) -> list[MoleculeBatch]:
@@ -68,9 +85,11 @@ def train_epoch(model: torch.nn.Module, batches: list[MoleculeBatch],
             totals[key] += part
         kl_dims = out.kl_per_dim.cpu() if kl_dims is None else kl_dims + out.kl_per_dim.cpu()
     n = max(len(batches), 1)
+    seconds = time.perf_counter() - started
     stats = EpochStats(**{k: v / n for k, v in totals.items()},
-                       molecules_per_s=seen / max(time.perf_counter() - started, 1e-9),
-                       kl_per_dim=(kl_dims / n).tolist() if kl_dims is not None else [])
+                       molecules_per_s=seen / max(seconds, 1e-9),
+                       kl_per_dim=(kl_dims / n).tolist() if kl_dims is not None else [],
+                       batches=len(batches), molecules=seen, seconds=seconds)
     return stats, step
 
 

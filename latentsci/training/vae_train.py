@@ -20,6 +20,7 @@ from latentsci.models.selfies_vocab import SelfiesVocabulary
 from latentsci.pipeline.stage import StageConfig
 from latentsci.runtime import train as rt
 from latentsci.training.vae_steps import (
+    EpochStats,
     NonFiniteLoss,
     active_units,
     prior_validity,
@@ -50,6 +51,7 @@ class TrainConfig(StageConfig):
     cpus_per_worker: float = Field(default=1, gt=0)
     mixed_precision: bool = True  # bf16 autocast on GPU workers; ignored on CPU
     max_failures: int = Field(default=1, ge=0)
+    checkpoint_every_steps: int | None = Field(default=None, gt=0)  # None: once per epoch
 
     @field_validator("model")
     @classmethod
@@ -85,8 +87,35 @@ def _validate(model, valid_smiles: list[str], seed: int) -> dict[str, float]:
             "active_units": float(active_units(mu[np.isfinite(mu).all(1)]))}
 
 
+def _resume(model, optimizer) -> tuple[int, int, int, list]:
+    """Restore from the run's latest checkpoint: (epoch, batches done in it, step, history)."""
+    with rt.latest_checkpoint() as folder:
+        if folder is None:
+            return 0, 0, 0, []
+        resumed, meta = load_checkpoint(folder)
+        model.load_state_dict(resumed.state_dict())
+        optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+    done = meta.get("batches_done")  # None: the epoch was complete
+    if done is None:
+        return meta["epoch"] + 1, 0, meta["step"], meta["history"]
+    return meta["epoch"], done, meta["step"], meta["history"]
+
+
+def _epoch_metrics(epoch: int, step: int, stats: EpochStats, world: int, rejected: int,
+                   config: TrainConfig, start: tuple[int, int]) -> dict:
+    """What every rank reports at the end of an epoch."""
+    return {"epoch": epoch, "step": step, "loss": stats.loss, "recon": stats.recon,
+            "kl": stats.kl, "token_accuracy": stats.token_accuracy,
+            "molecules_per_s": stats.molecules_per_s * world, "rejected": rejected,
+            "beta": config.kl.at(step), "attempt_start_epoch": start[0],
+            "attempt_start_step": start[1]}
+
+
 def worker_loop(cfg: dict) -> None:
-    """What every Ray Train worker runs: shard, resume if a checkpoint exists, train, report."""
+    """What every Ray Train worker runs: shard, resume if a checkpoint exists, train, report.
+
+    A checkpoint is written every `checkpoint_every_steps` optimiser steps and at each epoch's end;
+    batch order is seeded per epoch, so a resume mid-epoch skips exactly the batches done."""
     config = TrainConfig(**cfg["train"])
     vocab = SelfiesVocabulary.from_dict(cfg["vocab"])
     rank, world = rt.rank_and_size()
@@ -97,36 +126,43 @@ def worker_loop(cfg: dict) -> None:
     examples = examples[: rt.min_across_workers(len(examples))]
     model = build_molecule_vae(config.model, len(vocab))
     model.vocab = vocab
+    if model.property_head is not None and props:
+        model.property_head.fit_scale(np.asarray(props, dtype=np.float64))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    start_epoch, step, history = 0, 0, []
-    with rt.latest_checkpoint() as folder:
-        if folder is not None:
-            resumed, meta = load_checkpoint(folder)
-            model.load_state_dict(resumed.state_dict())
-            optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
-            start_epoch, step, history = meta["epoch"] + 1, meta["step"], meta["history"]
+    start_epoch, skip, step, history = _resume(model, optimizer)
+    start = (start_epoch, step)
     wrapped = rt.prepare(model)
     device = rt.device()
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                 if config.mixed_precision and device.type == "cuda" else nullcontext())
+
+    def writer(epoch: int, batches_done: int | None):
+        def write(folder: Path) -> None:
+            save_checkpoint(folder, model, config.model, vocab,
+                            {"epoch": epoch, "batches_done": batches_done, "step": step,
+                             "history": history})
+            torch.save(optimizer.state_dict(), folder / "optimizer.pt")
+        return write if rank == 0 else None
+
     for epoch in range(start_epoch, config.epochs):
         batches = shuffled_batches(examples, config.batch_size, config.seed + 1000 * epoch + rank)
-        with autocast:
-            stats, step = train_epoch(wrapped, batches, optimizer, config.kl, step, device)
-        metrics = {"epoch": epoch, "step": step, "loss": stats.loss, "recon": stats.recon,
-                   "kl": stats.kl, "token_accuracy": stats.token_accuracy,
-                   "molecules_per_s": stats.molecules_per_s * world, "rejected": rejected,
-                   "beta": config.kl.at(step), "attempt_start_epoch": start_epoch}
+        every = config.checkpoint_every_steps or len(batches) or 1
+        begin, parts = (skip if epoch == start_epoch else 0), []
+        while begin < len(batches):
+            with autocast:
+                stats, step = train_epoch(wrapped, batches[begin : begin + every], optimizer,
+                                          config.kl, step, device)
+            parts.append(stats)
+            begin += stats.batches
+            if begin < len(batches):  # a mid-epoch checkpoint
+                rt.report({"epoch": epoch, "step": step, "loss": stats.loss, "partial": 1},
+                          writer(epoch, begin))
+        metrics = _epoch_metrics(epoch, step, EpochStats.combine(parts), world, rejected,
+                                 config, start)
         if rank == 0:
             metrics.update(_validate(model, cfg["valid_smiles"], config.seed))
-            history.append({**metrics, "kl_per_dim": stats.kl_per_dim})
-
-        def write(folder: Path, epoch=epoch) -> None:
-            save_checkpoint(folder, model, config.model, vocab,
-                            {"epoch": epoch, "step": step, "history": history})
-            torch.save(optimizer.state_dict(), folder / "optimizer.pt")
-
-        rt.report(metrics, write if rank == 0 else None)
+            history.append({**metrics, "kl_per_dim": EpochStats.combine(parts).kl_per_dim})
+        rt.report(metrics, writer(epoch, None))
 
 
 def train_molecule_vae(smiles: list[str], properties: list[list[float]] | None,
