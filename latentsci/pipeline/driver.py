@@ -52,7 +52,8 @@ def _where_to_look(run_dir: Path, manifest: Manifest, tracking_uri: str) -> str:
         for key, path in record.outputs.items():
             lines.append(f"  {record.name}.{key}: {path}")
     lines.append(f"MLflow:        mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1")
-    stores = [p for r in manifest.stages.values() for p in r.outputs.values() if p.endswith(".zarr")]
+    stores = [p for r in manifest.stages.values() for k, p in r.outputs.items()
+              if k == "store" and p.endswith(".zarr")]  # latent stores, not field arrays
     for store in stores:
         lines.append(f"query:         latentsci query {store} --limit 5")
     return "\n".join(lines)

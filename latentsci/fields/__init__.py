@@ -1,0 +1,1 @@
+"""Simulated and user-provided fields: generators, storage, autoencoders, surrogates and metrics."""

@@ -1,0 +1,65 @@
+"""Writing simulated fields to Zarr v3: (trajectory, time, channel, x, y) plus per-trajectory data.
+
+Group layout (what `latentsci.fields.sources.open_fields` reads back):
+
+    fields      float32 (trajectory, time, channel, x, y); one shard per writer block,
+                one inner chunk per trajectory (a training reader pulls whole trajectories)
+    time        float64 (time,)      physical time of each frame
+    valid       bool (trajectory,)   False until a writer stores the trajectory; a solver
+                                     blow-up leaves it False and its frames unwritten
+    <param>     float64 (trajectory,) one array per name in attrs["parameters"] (viscosity, F, k)
+    attrs       layout, channels, parameters, trajectories_per_block, generator config, ...
+
+Blocks of `trajectories_per_block` trajectories are written by one task each, so concurrent
+writers never touch the same file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from latentsci.errors import StoreError
+
+LAYOUT = ["trajectory", "time", "channel", "x", "y"]
+
+
+def create_field_store(path: str | Path, n_trajectories: int, times: np.ndarray,
+                       channels: list[str], grid: tuple[int, int], parameters: list[str],
+                       trajectories_per_block: int, attrs: dict | None = None) -> zarr.Group:
+    """Pre-size every array of a new field store (the coordinator calls this once)."""
+    path = Path(path)
+    if path.exists():
+        raise StoreError(f"{path}: already exists (choose another path or delete it)")
+    block = max(1, min(trajectories_per_block, n_trajectories))
+    frame = (len(times), len(channels), *grid)
+    group = zarr.open_group(str(path), mode="w-")
+    group.create_array("fields", shape=(n_trajectories, *frame), dtype="float32",
+                       chunks=(1, *frame), shards=(block, *frame), fill_value=np.nan)
+    group.create_array("time", data=np.asarray(times, dtype="float64"))
+    group.create_array("valid", shape=(n_trajectories,), dtype="bool", chunks=(block,),
+                       fill_value=False)
+    for name in parameters:
+        group.create_array(name, shape=(n_trajectories,), dtype="float64", chunks=(block,),
+                           fill_value=np.nan)
+    group.attrs.update({"layout": LAYOUT, "channels": list(channels),
+                        "parameters": list(parameters), "trajectories_per_block": block,
+                        **(attrs or {})})
+    return group
+
+
+def write_block(path: str | Path, start: int, fields: np.ndarray, valid: np.ndarray,
+                parameters: dict[str, np.ndarray]) -> None:
+    """Store one block's trajectories from `start`; invalid ones keep their NaN fill."""
+    group = zarr.open_group(str(path), mode="r+")
+    block = group.attrs["trajectories_per_block"]
+    if start % block or (len(fields) != block and start + len(fields) != group["valid"].shape[0]):
+        raise StoreError(f"{path}: block writes must start at a multiple of {block} and fill it")
+    stop = start + len(fields)
+    data = np.where(valid[:, None, None, None, None], fields, np.nan).astype("float32")
+    group["fields"][start:stop] = data
+    for name, values in parameters.items():
+        group[name][start:stop] = np.asarray(values, dtype="float64")
+    group["valid"][start:stop] = valid

@@ -1,0 +1,98 @@
+"""Data generation on Ray: each task simulates a block of trajectories and writes its own region.
+
+A trajectory whose solver blew up (NaN/Inf, or values beyond `blowup_limit`) is not stored: its
+slot keeps the NaN fill, `valid` stays False, and it is reported with its id and parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import BaseModel
+
+from latentsci.fields.field_store import create_field_store, write_block
+from latentsci.fields.gray_scott import GrayScottConfig, feed_kill, simulate_gray_scott
+from latentsci.fields.navier_stokes import NavierStokesConfig, simulate_navier_stokes
+
+
+@dataclass(frozen=True)
+class Generator:
+    """A PDE data generator: its config type, channels, parameters, frame times and solver."""
+
+    config_type: type[BaseModel]
+    channels: list[str]
+    parameters: list[str]
+    times: Callable[[BaseModel], np.ndarray]
+    run: Callable[[BaseModel, list[int]], tuple[torch.Tensor, dict[str, list[float]]]]
+    grid: Callable[[BaseModel], int]
+
+
+def _ns_times(config: NavierStokesConfig) -> np.ndarray:
+    """Frame times: optional t = 0, then t_final * i / frames."""
+    times = config.t_final * np.arange(1, config.frames + 1) / config.frames
+    return np.concatenate([[0.0], times]) if config.save_initial else times
+
+
+def _ns_run(config: NavierStokesConfig, indices: list[int], seed: int = 0):
+    """Trajectories `indices` (seeded by seed + index), viscosities cycled over indices."""
+    viscosity = [config.viscosity[i % len(config.viscosity)] for i in indices]
+    fields = simulate_navier_stokes(config, [seed + i for i in indices], viscosity)
+    return fields, {"viscosity": viscosity}
+
+
+def _gs_run(config: GrayScottConfig, indices: list[int], seed: int = 0):
+    """Trajectories `indices`, presets cycled over indices; F and k as parameters."""
+    presets = [config.presets[i % len(config.presets)] for i in indices]
+    fields = simulate_gray_scott(config, [seed + i for i in indices], presets)
+    feed, kill = zip(*(feed_kill(p) for p in presets))
+    return fields, {"F": list(feed), "k": list(kill)}
+
+
+GENERATORS: dict[str, Generator] = {
+    "navier_stokes": Generator(NavierStokesConfig, ["vorticity"], ["viscosity"], _ns_times,
+                               _ns_run, lambda c: c.resolution // c.subsample),
+    "gray_scott": Generator(GrayScottConfig, ["u", "v"], ["F", "k"],
+                            lambda c: c.warmup + c.t_final * np.arange(1, c.frames + 1) / c.frames,
+                            _gs_run, lambda c: c.resolution),
+}
+
+
+def simulate_block(block: tuple[int, int], path: str, generator: str, config: dict, seed: int,
+                   blowup_limit: float) -> list[dict]:
+    """Ray task: simulate trajectories [start, stop), store the sound ones, report the others."""
+    torch.set_num_threads(1)  # one task per core
+    start, stop = block
+    spec = GENERATORS[generator]
+    indices = list(range(start, stop))
+    fields, params = spec.run(spec.config_type(**config), indices, seed)
+    flat = fields.flatten(1)
+    sound = (torch.isfinite(flat).all(1) & (flat.abs().nan_to_num(np.inf).amax(1) < blowup_limit))
+    write_block(path, start, fields.numpy(), sound.numpy(),
+                {k: np.asarray(v) for k, v in params.items()})
+    return [{"trajectory": i, "reason": "solver blew up (non-finite or values beyond "
+             f"{blowup_limit:g})", **{k: v[j] for k, v in params.items()}}
+            for j, i in enumerate(indices) if not bool(sound[j])]
+
+
+def simulate_to_zarr(path: Path, generator: str, config: BaseModel, trajectories: int,
+                     per_task: int, seed: int, attrs: dict, progress: bool = False,
+                     blowup_limit: float = 1e6, cpus_per_task: float = 1) -> list[dict]:
+    """Create the store and fan the blocks out over Ray; returns the blown-up trajectories."""
+    from latentsci.runtime import map_batches
+
+    spec = GENERATORS[generator]
+    create_field_store(path, trajectories, spec.times(config), spec.channels,
+                       (spec.grid(config),) * 2, spec.parameters, per_task,
+                       {"generator": generator, "solver_config": config.model_dump(),
+                        "seed": seed, **attrs})
+    blocks = [(s, min(s + per_task, trajectories)) for s in range(0, trajectories, per_task)]
+    results = map_batches(simulate_block, blocks, desc=f"simulate {generator}",
+                          progress=progress, weight=lambda b: b[1] - b[0],
+                          num_cpus=cpus_per_task, path=str(path),
+                          generator=generator, config=config.model_dump(), seed=seed,
+                          blowup_limit=blowup_limit)
+    return [reject for block in results for reject in block]

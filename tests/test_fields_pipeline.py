@@ -1,0 +1,132 @@
+"""The fields pipeline end to end on a tiny grid: simulate, autoencode, encode, two surrogates,
+evaluate; then `latentsci rollout` and a user's broken array, all through the CLI."""
+
+import json
+import subprocess
+import textwrap
+
+import numpy as np
+import zarr
+from mlflow.tracking import MlflowClient
+
+from latentsci.fields.sources import open_fields
+from latentsci.store import LatentStore
+
+from conftest import ROOT, cli_env, latentsci_cmd
+
+PIPELINE = """
+    [pipeline]
+    name = "tiny_fields"
+    workflow = "fields"
+
+    [stages.simulate]
+    kind = "simulate"
+    generator = "{generator}"
+    trajectories = 8
+    test_trajectories = 2
+    per_task = 4
+    navier_stokes = {{ resolution = 16, t_final = 4.0, frames = 8, dt = 0.01, viscosity = [1e-2, 1e-3] }}
+    gray_scott = {{ resolution = 16, t_final = 400.0, frames = 8, presets = ["spots", "maze"] }}
+
+    [stages.autoencoder]
+    kind = "train_autoencoder"
+    needs = ["simulate"]
+    test_trajectories = 2
+    epochs = 2
+    batch_size = 16
+    width = 8
+    levels = 2
+    blocks = 1
+    latent_channels = 2
+
+    [stages.encode]
+    kind = "encode"
+    needs = ["simulate", "autoencoder"]
+    test_trajectories = 2
+    per_task = 4
+
+    [stages.flow]
+    kind = "train_surrogate"
+    needs = ["encode"]
+    epochs = 2
+    batch_size = 8
+    width = 16
+    blocks = 1
+    sampler_steps = 4
+
+    [stages.deterministic]
+    kind = "train_surrogate"
+    needs = ["encode"]
+    objective = "deterministic"
+    epochs = 2
+    batch_size = 8
+    width = 16
+    blocks = 1
+
+    [stages.evaluate]
+    kind = "evaluate"
+    needs = ["encode", "flow", "deterministic"]
+    context = 3
+    members = 3
+"""
+
+
+def _run(tmp_path, ray_cluster, generator: str) -> tuple[dict, object]:
+    pipeline = tmp_path / f"{generator}.toml"
+    pipeline.write_text(textwrap.dedent(PIPELINE.format(generator=generator)))
+    run_dir = tmp_path / f"run_{generator}"
+    result = subprocess.run(latentsci_cmd("run", str(pipeline), "--run-dir", str(run_dir),
+                                          "--address", ray_cluster.address),
+                            cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((run_dir / "manifest.json").read_text())["stages"], run_dir
+
+
+def test_navier_stokes_pipeline_and_rollout_cli(ray_cluster, tmp_path):
+    stages, run_dir = _run(tmp_path, ray_cluster, "navier_stokes")
+    assert list(stages) == ["simulate", "autoencoder", "encode", "flow", "deterministic",
+                            "evaluate"]
+    assert stages["autoencoder"]["metrics"]["compression_ratio"] == 8.0  # 256 -> 2 x 4 x 4
+    store = LatentStore.open(stages["encode"]["outputs"]["store"])
+    assert len(store) == 8 * 9 and store.dim == 32 and store.attrs["latent_shape"] == [2, 4, 4]
+    rows = store.table(slice(None))
+    assert rows["id"].iloc[10] == "traj-00001/t-0001" and rows["trajectory"].iloc[10] == 1
+    assert set(rows["viscosity"]) == {1e-2, 1e-3}
+    assert (rows["split"] == "test").sum() == 2 * 9
+    metrics = json.loads(open(stages["evaluate"]["outputs"]["metrics"]).read())
+    for name in ("flow", "deterministic"):
+        assert len(metrics[f"{name}/vrmse_by_lead"]) == 9 - 3
+        assert np.isfinite(metrics[f"{name}/rel_l2"]) and metrics[f"{name}/rel_l2"] > 0
+        assert {f"{name}/spectrum_low", f"{name}/spectrum_high"} <= set(metrics)
+    assert "flow/spread_skill_ratio" in metrics and "deterministic/spread_by_lead" not in metrics
+    assert stages["flow"]["metrics"]["parameters"] == stages["deterministic"]["metrics"]["parameters"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir}/mlflow.db")
+    names = {a.path for a in client.list_artifacts(stages["evaluate"]["mlflow_run_id"])}
+    assert {"vrmse_vs_lead.png", "rollout.png", "metrics.json"} <= names
+
+    cli = dict(cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300)
+    fields = stages["simulate"]["outputs"]["fields"]
+    out = subprocess.run(latentsci_cmd("rollout", "--surrogate", stages["flow"]["outputs"]["surrogate"],
+                                       "--initial", fields, "--steps", "5", "--members", "2",
+                                       "--out", str(tmp_path / "forecast.zarr")), **cli)
+    assert out.returncode == 0, out.stderr[-2000:]
+    forecast = open_fields(tmp_path / "forecast.zarr")
+    assert forecast.shape == (16, 5, 1, 16, 16)
+    assert forecast.parameters["member"].tolist() == [0.0, 1.0] * 8
+    assert np.isfinite(forecast.read(np.arange(16))).all()
+
+    broken = tmp_path / "broken.zarr"
+    zarr.create_array(str(broken), shape=(2, 3, 16, 16), dtype="float32")
+    out = subprocess.run(latentsci_cmd("rollout", "--surrogate", stages["flow"]["outputs"]["surrogate"],
+                                       "--initial", str(broken), "--steps", "2", "--out",
+                                       str(tmp_path / "x.zarr")), **cli)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "broken.zarr" in out.stderr
+
+
+def test_gray_scott_pipeline_carries_feed_and_kill(ray_cluster, tmp_path):
+    stages, _ = _run(tmp_path, ray_cluster, "gray_scott")
+    store = LatentStore.open(stages["encode"]["outputs"]["store"])
+    rows = store.table(slice(None))
+    assert {(f, k) for f, k in zip(rows["F"], rows["k"])} == {(0.030, 0.062), (0.029, 0.057)}
+    metrics = json.loads(open(stages["evaluate"]["outputs"]["metrics"]).read())
+    assert np.isfinite(metrics["recon_vrmse"]) and len(metrics["flow/vrmse_by_lead"]) == 5
