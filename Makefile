@@ -31,6 +31,7 @@ bench: venv
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_store.py
 	$(PY) bench/bench_vae.py
+	$(PY) bench/bench_fields.py
 
 clean:
 	rm -rf runs .pytest_cache

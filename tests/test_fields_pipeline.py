@@ -102,7 +102,7 @@ def test_navier_stokes_pipeline_and_rollout_cli(ray_cluster, tmp_path):
     assert stages["flow"]["metrics"]["parameters"] == stages["deterministic"]["metrics"]["parameters"]
     client = MlflowClient(tracking_uri=f"sqlite:///{run_dir}/mlflow.db")
     names = {a.path for a in client.list_artifacts(stages["evaluate"]["mlflow_run_id"])}
-    assert {"vrmse_vs_lead.png", "rollout.png", "metrics.json"} <= names
+    assert {"vrmse_vs_lead.png", "rollout.png", "spectra_last_lead.png", "metrics.json"} <= names
 
     cli = dict(cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300)
     fields = stages["simulate"]["outputs"]["fields"]
@@ -130,3 +130,47 @@ def test_gray_scott_pipeline_carries_feed_and_kill(ray_cluster, tmp_path):
     assert {(f, k) for f, k in zip(rows["F"], rows["k"])} == {(0.030, 0.062), (0.029, 0.057)}
     metrics = json.loads(open(stages["evaluate"]["outputs"]["metrics"]).read())
     assert np.isfinite(metrics["recon_vrmse"]) and len(metrics["flow/vrmse_by_lead"]) == 5
+
+
+def test_import_fields_reads_the_well_and_names_a_nan(ray_cluster, tmp_path):
+    import h5py
+
+    def well(path, poison: bool):
+        with h5py.File(path, "w") as f:
+            f.attrs["n_spatial_dims"] = 2
+            f.attrs["simulation_parameters"] = ["nu"]
+            f.attrs["nu"] = 0.01
+            data = np.random.default_rng(0).standard_normal((2, 4, 8, 8)).astype("float32")
+            if poison:
+                data[1, 2, 3, 3] = np.nan
+            f.create_group("t0_fields").create_dataset("tracer", data=data)
+            dims = f.create_group("dimensions")
+            dims.attrs["spatial_dims"] = ["x", "y"]
+            dims.create_dataset("time", data=np.arange(4.0))
+        return path
+
+    cli = dict(cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300)
+    for poison in (False, True):
+        source = well(tmp_path / f"well_{poison}.hdf5", poison)
+        pipeline = tmp_path / f"import_{poison}.toml"
+        pipeline.write_text(textwrap.dedent(f"""
+            [pipeline]
+            name = "import"
+            workflow = "fields"
+
+            [stages.fields]
+            kind = "import_fields"
+            path = "{source.name}"
+        """))
+        out = subprocess.run(latentsci_cmd("run", str(pipeline), "--run-dir",
+                                           str(tmp_path / f"run_{poison}"),
+                                           "--address", ray_cluster.address), **cli)
+        if not poison:
+            assert out.returncode == 0, out.stderr[-2000:]
+            stages = json.loads((tmp_path / "run_False" / "manifest.json").read_text())["stages"]
+            assert stages["fields"]["outputs"]["fields"] == str(source)
+            assert open_fields(source).shape == (2, 4, 1, 8, 8)
+        else:
+            assert out.returncode == 2
+            last = out.stderr.strip().splitlines()[-1]
+            assert "t0_fields/tracer" in last and "NaN" in last and "trajectory 1" in last, last

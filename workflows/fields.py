@@ -26,17 +26,18 @@ from latentsci.fields.data import latent_sequences
 from latentsci.fields.denoiser import LatentDenoiserConfig
 from latentsci.fields.encode import encode_fields
 from latentsci.fields.field_checkpoint import AUTOENCODER_KIND
-from latentsci.fields.forecast import forecast_fields, forecast_metrics, reconstruction_vrmse
+from latentsci.fields.forecast import forecast_fields, forecast_metrics, reconstruction_scores
 from latentsci.fields.gray_scott import GrayScottConfig
 from latentsci.fields.navier_stokes import NavierStokesConfig
-from latentsci.fields.plots import error_vs_lead, rollout_frames
+from latentsci.fields.metrics import isotropic_spectrum
+from latentsci.fields.plots import error_vs_lead, rollout_frames, spectra
 from latentsci.fields.registry import SURROGATE_KIND, load_model, save_model
 from latentsci.fields.simulate import GENERATORS, simulate_to_zarr
 from latentsci.fields.sources import check_finite, open_fields
 from latentsci.fields.surrogate import SurrogateConfig, build_surrogate
 from latentsci.fields.training import FieldTrainConfig, sample_frames, train_field_model
 from latentsci.pipeline.driver import main
-from latentsci.pipeline.stage import Stage, StageConfig, StageContext, StageResult
+from latentsci.pipeline.stage import InputPath, Stage, StageConfig, StageContext, StageResult
 from latentsci.plots import training_curves
 
 
@@ -97,16 +98,15 @@ def simulate(config: SimulateConfig, ctx: StageContext) -> StageResult:
 class ImportConfig(StageConfig):
     """A user's field array: Zarr (trajectory, time, channel, x, y) or The Well's HDF5."""
 
-    path: str
+    path: InputPath
     test_trajectories: int = Field(default=0, ge=0)
 
 
 def import_fields(config: ImportConfig, ctx: StageContext) -> StageResult:
     """Check a user's fields (layout, dtype, no NaN) and hand them on."""
-    path = Path(config.path)
-    source = open_fields(path)
+    source = open_fields(config.path)
     check_finite(source)
-    return StageResult(outputs={"fields": str(path.resolve())},
+    return StageResult(outputs={"fields": str(config.path)},
                        metrics={"trajectories": float(source.valid.sum())})
 
 
@@ -140,7 +140,7 @@ def train_autoencoder(config: AutoencoderStageConfig, ctx: StageContext) -> Stag
     grid = tuple(source.shape[3:])
     held_out = test_ids or train_ids
     frames = sample_frames(source, held_out, limit=512, seed=1)
-    metrics = {"recon_vrmse": reconstruction_vrmse(trained, frames),
+    metrics = {**reconstruction_scores(trained, frames),
                "compression_ratio": trained.compression_ratio(grid),
                "final_loss": history[-1]["loss"]}
     example = frames[:1]
@@ -232,6 +232,12 @@ class FieldEvaluateConfig(StageConfig):
     seed: int = 0
 
 
+def _mean_spectrum(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Isotropic spectrum of frames (n, C, X, Y), averaged over frames and channels."""
+    k, power = isotropic_spectrum(frames)
+    return k, power.mean(axis=(0, 1))
+
+
 def evaluate(config: FieldEvaluateConfig, ctx: StageContext) -> StageResult:
     """Roll every surrogate out on the test trajectories and score against the solver."""
     from latentsci.store import LatentStore
@@ -253,9 +259,9 @@ def evaluate(config: FieldEvaluateConfig, ctx: StageContext) -> StageResult:
     autoencoder, _ = load_model(store.attrs["model_path"])
     surrogates = {rec.name: rec.outputs["surrogate"] for rec in ctx.inputs.values()
                   if "surrogate" in rec.outputs}
-    results, preds = {"recon_vrmse": reconstruction_vrmse(
-        autoencoder, truth.reshape(-1, *truth.shape[2:]))}, {}
-    lead_curves = {}
+    results = reconstruction_scores(autoencoder, truth.reshape(-1, *truth.shape[2:]))
+    preds: dict[str, np.ndarray] = {}
+    lead_curves, curves = {}, {"truth": _mean_spectrum(truth[:, -1])}
     for name, folder in surrogates.items():
         surrogate, _ = load_model(folder)
         members = config.members if surrogate.stochastic else 1
@@ -263,6 +269,7 @@ def evaluate(config: FieldEvaluateConfig, ctx: StageContext) -> StageResult:
                                params, horizon, members, config.seed)
         scores = forecast_metrics(pred, truth)
         lead_curves[name] = scores["vrmse_by_lead"]
+        curves[name] = _mean_spectrum(pred[:, 0, -1])
         preds[name] = pred[0, 0]
         results.update({f"{name}/{k}": (v.tolist() if isinstance(v, np.ndarray) else v)
                         for k, v in scores.items()})
@@ -271,7 +278,8 @@ def evaluate(config: FieldEvaluateConfig, ctx: StageContext) -> StageResult:
     picks = sorted({0, horizon // 2, horizon - 1})
     plots = [error_vs_lead(lead_curves, ctx.out_dir / "vrmse_vs_lead.png"),
              rollout_frames(truth[0], preds, picks, ctx.out_dir / "rollout.png",
-                            title=f"test trajectory {test[0]}")]
+                            title=f"test trajectory {test[0]}"),
+             spectra(curves, ctx.out_dir / "spectra_last_lead.png")]
     scalars = {k.replace("/", "_"): float(v) for k, v in results.items()
                if isinstance(v, float)}
     return StageResult(outputs={"metrics": str(ctx.out_dir / "metrics.json")},

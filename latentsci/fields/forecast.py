@@ -62,14 +62,18 @@ def forecast_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarra
     return scores
 
 
-def reconstruction_vrmse(autoencoder, frames: np.ndarray, batch: int = 256) -> float:
-    """The autoencoder alone: mean VRMSE of decode(encode(frame)) over frames (n, C, X, Y)."""
+def reconstruction_scores(autoencoder, frames: np.ndarray, batch: int = 256) -> dict[str, float]:
+    """The autoencoder alone on frames (n, C, X, Y): mean VRMSE of decode(encode(frame)) and its
+    spectral band errors (what the surrogate's scores cannot go below)."""
     out = []
     with torch.no_grad():
         for s in range(0, len(frames), batch):
             part = torch.from_numpy(np.ascontiguousarray(frames[s : s + batch]))
             out.append(autoencoder.reconstruct(part).numpy())
-    return float(vrmse(np.concatenate(out), frames).mean())
+    recon = np.concatenate(out)
+    bands = spectrum_band_errors(recon, frames)
+    return {"recon_vrmse": float(vrmse(recon, frames).mean()),
+            **{f"recon_spectrum_{name}": float(np.nanmean(v)) for name, v in bands.items()}}
 
 
 def _initial_frames(initial: str, autoencoder, history: int, start: int | None,

@@ -29,6 +29,19 @@ InputFile = Annotated[Path, AfterValidator(_existing_file)]
 """A path to an existing input file; hashed by content, not by name."""
 
 
+def _existing_path(path: Path, info: ValidationInfo) -> Path:
+    """Resolve a file or folder (a Zarr store) against the pipeline file's folder; it must exist."""
+    base = (info.context or {}).get("base_dir", Path.cwd())
+    full = path if path.is_absolute() else Path(base) / path
+    if not full.exists():
+        raise ValueError(f"no such file or folder '{full}'")
+    return full.resolve()
+
+
+InputPath = Annotated[Path, AfterValidator(_existing_path)]
+"""A path to an existing file or folder (folders are identified by path, not content)."""
+
+
 @dataclass
 class StageRecord:
     """A finished stage as the manifest keeps it and later stages see it."""
