@@ -8,7 +8,6 @@ molecule VAE: gloo on CPU, NCCL and bf16 autocast on GPU, checkpoint every epoch
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from contextlib import nullcontext
@@ -118,20 +117,11 @@ def train_field_model(initial: Path, data: dict, config: FieldTrainConfig, name:
     # Stage configs extend FieldTrainConfig with model sizes; the loop needs only the training part.
     train = {name: getattr(config, name) for name in FieldTrainConfig.model_fields}
     loop_config = {"train": train, "data": data, "initial": str(initial)}
-    try:
-        result = rt.fit(field_worker_loop, loop_config, name=name, storage_path=storage,
-                        num_workers=config.num_workers, use_gpu=config.use_gpu,
-                        resources_per_worker={"CPU": config.cpus_per_worker},
-                        max_failures=config.max_failures)
-    except Exception as exc:
-        bad = [e for e in rt.worker_failures(exc).values() if isinstance(e, FloatingPointError)]
-        if bad:
-            raise FieldTrainingError(f"training stopped: {bad[0]}; the last good checkpoint "
-                                     f"is kept under {storage / name}") from None
-        raise
-    result.checkpoint.to_directory(str(model_dir))
-    (Path(model_dir) / "optimizer.pt").unlink(missing_ok=True)
-    return json.loads((Path(model_dir) / "meta.json").read_text())["history"]
+    return rt.fit_and_export(field_worker_loop, loop_config, name, storage, model_dir,
+                             num_workers=config.num_workers, use_gpu=config.use_gpu,
+                             cpus_per_worker=config.cpus_per_worker,
+                             max_failures=config.max_failures, fatal=FloatingPointError,
+                             error=FieldTrainingError)
 
 
 def sample_frames(source, trajectories: list[int], limit: int = 256, seed: int = 0) -> np.ndarray:

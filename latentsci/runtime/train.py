@@ -33,6 +33,31 @@ def fit(loop: Callable[[dict], object], config: dict, name: str, storage_path: P
     return trainer.fit()
 
 
+def fit_and_export(loop: Callable[[dict], object], config: dict, name: str, storage_path: Path,
+                   model_dir: Path, *, num_workers: int, use_gpu: bool, cpus_per_worker: float,
+                   max_failures: int, fatal: type[BaseException],
+                   error: type[Exception]) -> list[dict]:
+    """fit(), then copy the final checkpoint to `model_dir` and return its meta.json history.
+
+    A worker that raised `fatal` (e.g. a non-finite loss) becomes one line of `error`, naming
+    where the last good checkpoint stays."""
+    import json
+
+    try:
+        result = fit(loop, config, name=name, storage_path=storage_path, num_workers=num_workers,
+                     use_gpu=use_gpu, resources_per_worker={"CPU": cpus_per_worker},
+                     max_failures=max_failures)
+    except Exception as exc:
+        bad = [e for e in worker_failures(exc).values() if isinstance(e, fatal)]
+        if bad:
+            raise error(f"training stopped: {bad[0]}; the last good checkpoint is kept "
+                        f"under {Path(storage_path) / name}") from None
+        raise
+    result.checkpoint.to_directory(str(model_dir))
+    (Path(model_dir) / "optimizer.pt").unlink(missing_ok=True)  # resuming reads Ray's copy
+    return json.loads((Path(model_dir) / "meta.json").read_text())["history"]
+
+
 def worker_failures(error: Exception) -> dict[int, BaseException]:
     """The original exception of each failed rank, from Ray Train's error."""
     return dict(getattr(error, "worker_failures", {}) or {})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -175,17 +174,8 @@ def train_molecule_vae(smiles: list[str], properties: list[list[float]] | None,
     vocab = SelfiesVocabulary.build(vocab_smiles or smiles, max_len=config.max_len)
     loop_config = {"train": config.model_dump(), "vocab": vocab.to_dict(), "smiles": smiles,
                    "properties": properties, "valid_smiles": valid_smiles}
-    try:
-        result = rt.fit(worker_loop, loop_config, name=name, storage_path=storage,
-                        num_workers=config.num_workers, use_gpu=config.use_gpu,
-                        resources_per_worker={"CPU": config.cpus_per_worker},
-                        max_failures=config.max_failures)
-    except Exception as exc:
-        bad = [e for e in rt.worker_failures(exc).values() if isinstance(e, NonFiniteLoss)]
-        if bad:
-            raise TrainingError(f"training stopped: {bad[0]}; the last good checkpoint is kept "
-                                f"under {storage / name}") from None
-        raise
-    result.checkpoint.to_directory(str(model_dir))
-    (Path(model_dir) / "optimizer.pt").unlink(missing_ok=True)  # resuming reads Ray's copy
-    return json.loads((Path(model_dir) / "meta.json").read_text())["history"]
+    return rt.fit_and_export(worker_loop, loop_config, name, storage, model_dir,
+                             num_workers=config.num_workers, use_gpu=config.use_gpu,
+                             cpus_per_worker=config.cpus_per_worker,
+                             max_failures=config.max_failures, fatal=NonFiniteLoss,
+                             error=TrainingError)
