@@ -293,8 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--steps", type=int, required=True, help="how many steps to forecast")
     ro.add_argument("--out", type=Path, required=True, help="new Zarr field store to write")
     ro.add_argument("--members", type=int, default=1, help="ensemble members (flow surrogates)")
-    ro.add_argument("--start", type=int, help="forecast after this frame (default: the first "
-                    "frames the surrogate needs)")
+    ro.add_argument("--start", type=int, help="first frame to forecast; the frames before it "
+                    "are the history (default: right after the frames the surrogate needs)")
     ro.add_argument("--seed", type=int, default=0)
     return top
 

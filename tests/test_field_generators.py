@@ -79,3 +79,14 @@ def test_simulate_to_zarr_stores_sound_trajectories_and_reports_blowups(ray_clus
     again = simulate_navier_stokes(config, [7, 9, 11], [1e-1] * 3).numpy()
     np.testing.assert_array_equal(stored, again)  # each block wrote its own region, seeded by id
     assert np.isnan(source.read(np.array([1]))).all()  # a blown-up run is not stored as data
+
+
+def test_solver_configs_refuse_frames_between_steps_and_uneven_subsampling():
+    with pytest.raises(ValueError, match="t_final / dt = 3.33333 steps must be a whole multiple"):
+        NavierStokesConfig(t_final=1.0, dt=0.3, frames=2)
+    with pytest.raises(ValueError, match="subsample 3 does not divide resolution 64"):
+        NavierStokesConfig(resolution=64, subsample=3)
+    with pytest.raises(ValueError, match="warmup / dt = 0.5 steps"):
+        GrayScottConfig(warmup=0.5)
+    with pytest.raises(ValueError, match="unknown Gray-Scott preset 'a,b'"):
+        GrayScottConfig(presets=["a,b"])

@@ -31,7 +31,6 @@ PIPELINE = """
     [stages.autoencoder]
     kind = "train_autoencoder"
     needs = ["simulate"]
-    test_trajectories = 2
     epochs = 2
     batch_size = 16
     width = 8
@@ -42,7 +41,6 @@ PIPELINE = """
     [stages.encode]
     kind = "encode"
     needs = ["simulate", "autoencoder"]
-    test_trajectories = 2
     per_task = 4
 
     [stages.flow]

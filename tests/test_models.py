@@ -145,3 +145,20 @@ def test_decoding_never_returns_an_empty_molecule():
                 model.decoder.out.bias[i] = 50.0
     samples = model.sample(20, temperature=1.0, seed=0)
     assert all(s and Chem.MolFromSmiles(s) is not None for s in samples)
+
+
+def test_checkpoints_from_before_standardised_property_heads_still_load(tmp_path):
+    from latentsci.models import MoleculeVAE
+    from latentsci.models.checkpoint import save_checkpoint
+
+    vocab = SelfiesVocabulary.build(SMILES, max_len=30)
+    model = _tiny(vocab, properties=["logp"])
+    save_checkpoint(tmp_path / "m", model, model_config(["logp"]), vocab)
+    state = torch.load(tmp_path / "m" / "model.pt", weights_only=True)
+    old = {k.replace("property_head.net.", "property_head."): v for k, v in state.items()
+           if k not in ("property_head.mean", "property_head.std")}
+    torch.save(old, tmp_path / "m" / "model.pt")
+    loaded = MoleculeVAE.load(str(tmp_path / "m"))
+    z = np.random.default_rng(0).standard_normal((3, 16)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict_properties(z), model.eval().predict_properties(z),
+                               rtol=1e-6)

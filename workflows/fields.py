@@ -49,11 +49,22 @@ def _output(ctx: StageContext, key: str) -> str:
     return found[0]
 
 
-def _split(source, test_trajectories: int) -> tuple[list[int], list[int]]:
+def _test_from(ctx: StageContext) -> int:
+    """First test trajectory, fixed once by the stage that brought the fields in."""
+    return int(_output(ctx, "test_from"))
+
+
+def _split(source, test_from: int) -> tuple[list[int], list[int]]:
     """Valid trajectories before `test_from` train, the rest test (the last ones)."""
-    test_from = source.shape[0] - test_trajectories
     valid = np.flatnonzero(source.valid)
     return [int(t) for t in valid if t < test_from], [int(t) for t in valid if t >= test_from]
+
+
+def _enough(ctx: StageContext, count: int, workers: int, what: str) -> None:
+    """Refuse to train when some worker would get no data (it would report an untrained model)."""
+    if count < max(workers, 1):
+        raise InputDataError(f"stage {ctx.name}: {count} {what} for {workers} workers "
+                             f"(each worker needs at least one)")
 
 
 # ---- simulate / import ------------------------------------------------------------------------
@@ -88,7 +99,8 @@ def simulate(config: SimulateConfig, ctx: StageContext) -> StageResult:
     picks = sorted({0, len(frames) // 3, 2 * len(frames) // 3, len(frames) - 1})
     plot = rollout_frames(frames, {}, picks, ctx.out_dir / "trajectory.png",
                           title=f"{config.generator}, trajectory {first}")
-    return StageResult(outputs={"fields": str(path), "rejects": str(report)},
+    return StageResult(outputs={"fields": str(path), "rejects": str(report),
+                                "test_from": str(config.trajectories - config.test_trajectories)},
                        metrics={"trajectories": float(source.valid.sum()),
                                 "rejected": float(len(rejects))},
                        artifacts=[plot, report])
@@ -105,7 +117,10 @@ def import_fields(config: ImportConfig, ctx: StageContext) -> StageResult:
     """Check a user's fields (layout, dtype, no NaN) and hand them on."""
     source = open_fields(config.path)
     check_finite(source)
-    return StageResult(outputs={"fields": str(config.path)},
+    if config.test_trajectories >= source.shape[0]:
+        raise InputDataError(f"stage {ctx.name}: test_trajectories must leave some to train on")
+    return StageResult(outputs={"fields": str(config.path),
+                                "test_from": str(source.shape[0] - config.test_trajectories)},
                        metrics={"trajectories": float(source.valid.sum())})
 
 
@@ -113,7 +128,6 @@ def import_fields(config: ImportConfig, ctx: StageContext) -> StageResult:
 class AutoencoderStageConfig(FieldTrainConfig):
     """Autoencoder sizes (channels come from the data) and its training."""
 
-    test_trajectories: int = Field(default=0, ge=0)
     width: int = Field(default=32, gt=0)
     levels: int = Field(default=3, gt=0)
     blocks: int = Field(default=2, ge=0)
@@ -125,10 +139,15 @@ def train_autoencoder(config: AutoencoderStageConfig, ctx: StageContext) -> Stag
     """Fit the normalisation, train on Ray Train, score reconstruction on test frames."""
     fields = _output(ctx, "fields")
     source = open_fields(fields)
-    train_ids, test_ids = _split(source, config.test_trajectories)
+    train_ids, test_ids = _split(source, _test_from(ctx))
+    _enough(ctx, len(train_ids), config.num_workers, "training trajectories")
     model = build_field_autoencoder(FieldAutoencoderConfig(
         channels=source.shape[2], width=config.width, levels=config.levels,
         blocks=config.blocks, latent_channels=config.latent_channels, periodic=config.periodic))
+    try:
+        model.latent_shape(tuple(source.shape[3:]))
+    except ValueError as exc:
+        raise InputDataError(f"stage {ctx.name}: {exc}") from None
     model.fit_scale(sample_frames(source, train_ids, seed=config.seed))
     initial = save_model(ctx.out_dir / "initial", model, {"kind": AUTOENCODER_KIND})
     model_dir = ctx.out_dir / "model"
@@ -159,15 +178,13 @@ class FieldEncodeConfig(StageConfig):
     """Trajectories per Ray task (and per store shard)."""
 
     per_task: int = Field(default=8, gt=0)
-    test_trajectories: int = Field(default=0, ge=0)
 
 
 def encode(config: FieldEncodeConfig, ctx: StageContext) -> StageResult:
     """Every frame's latent into a latent store with trajectory, time and parameter columns."""
     fields, model_dir = _output(ctx, "fields"), _output(ctx, "autoencoder")
-    source = open_fields(fields)
     store = encode_fields(fields, model_dir, ctx.out_dir / "latents.zarr",
-                          source.shape[0] - config.test_trajectories, config.per_task,
+                          _test_from(ctx), config.per_task,
                           ctx.provenance(), ctx.progress)
     return StageResult(outputs={"store": str(store.path)},
                        metrics={"rows": float(len(store)), "dim": float(store.dim)})
@@ -193,9 +210,15 @@ def train_surrogate(config: SurrogateStageConfig, ctx: StageContext) -> StageRes
     store = LatentStore.open(store_path)
     trajectories = np.unique(store.table(slice(None))[["trajectory", "split"]]
                              .query("split == 'train'")["trajectory"]).tolist()
+    valid = open_fields(store.attrs["fields"]).valid
+    trajectories = [t for t in trajectories if valid[t]]  # the same rule as every other stage
     z, params = latent_sequences(store_path, trajectories)
-    keep = np.isfinite(z).reshape(len(z), -1).all(axis=1)  # blown-up runs are NaN rows
+    keep = np.isfinite(z).reshape(len(z), -1).all(axis=1)
     trajectories = [t for t, k in zip(trajectories, keep) if k]
+    _enough(ctx, len(trajectories), config.num_workers, "training trajectories")
+    if config.history >= z.shape[1]:
+        raise InputDataError(f"stage {ctx.name}: history {config.history} leaves no next frame "
+                             f"to learn in trajectories of {z.shape[1]} frames")
     shape = store.attrs["latent_shape"]
     surrogate = build_surrogate(SurrogateConfig(
         kind=config.objective, sampler_steps=config.sampler_steps, sampler=config.sampler,
@@ -248,7 +271,7 @@ def evaluate(config: FieldEvaluateConfig, ctx: StageContext) -> StageResult:
     if not test:
         raise InputDataError(f"stage {ctx.name}: no valid test trajectories to evaluate on")
     horizon = config.horizon or source.shape[1] - config.context
-    if config.context + horizon > source.shape[1]:
+    if horizon < 1 or config.context + horizon > source.shape[1]:
         raise InputDataError(f"stage {ctx.name}: context {config.context} + horizon {horizon} "
                              f"exceeds the {source.shape[1]} stored frames")
     truth_all = source.read(np.asarray(test))

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from latentsci.fields.forecast import in_chunks
 from latentsci.store import LatentStore
 
 
@@ -35,7 +36,7 @@ def encode_block(block: tuple[int, int], fields_path: str, store_path: str, mode
     frames = source.read(np.arange(start, stop))
     n, times = frames.shape[:2]
     with torch.no_grad():
-        z = model.encode(torch.from_numpy(frames.reshape(-1, *frames.shape[2:])))
+        z = in_chunks(model.encode, torch.from_numpy(frames.reshape(-1, *frames.shape[2:])))
     z = z.reshape(n * times, -1).numpy()
     ids = np.array([f"traj-{t:05d}/t-{i:04d}" for t in range(start, stop) for i in range(times)])
     traj = np.repeat(np.arange(start, stop), times)

@@ -15,24 +15,33 @@ from latentsci.fields.metrics import relative_l2, spectrum_band_errors, vrmse
 from latentsci.fields.rollout import rollout, spread_skill
 
 
+def in_chunks(fn, frames: torch.Tensor, size: int = 256) -> torch.Tensor:
+    """fn over the first axis in chunks, so a large batch of frames fits in memory."""
+    return torch.cat([fn(frames[s : s + size]) for s in range(0, len(frames), size)])
+
+
 def forecast_fields(autoencoder, surrogate, frames: np.ndarray, params: np.ndarray | None,
                     steps: int, members: int = 1, seed: int = 0,
                     batch: int = 64) -> np.ndarray:
     """Fields (B, members, steps, C, X, Y) following the last `history` frames (B, H, C, X, Y)."""
+    from latentsci.errors import InputDataError
+
     history = surrogate.network.config.history
     if frames.shape[1] < history:
-        raise ValueError(f"need at least {history} initial frames per trajectory, "
-                         f"got {frames.shape[1]}")
+        raise InputDataError(f"the surrogate needs {history} initial frames per trajectory, "
+                             f"got {frames.shape[1]}")
+    if steps < 1 or members < 1:
+        raise InputDataError(f"steps and members must be at least 1 (got {steps}, {members})")
     generator = torch.Generator().manual_seed(seed)
     out = []
     with torch.no_grad():
         for s in range(0, len(frames), batch):
             part = torch.from_numpy(np.ascontiguousarray(frames[s : s + batch, -history:]))
-            z = autoencoder.encode(part.flatten(0, 1)).unflatten(0, part.shape[:2])
+            z = in_chunks(autoencoder.encode, part.flatten(0, 1)).unflatten(0, part.shape[:2])
             p = None if params is None or params.shape[1] == 0 else \
                 torch.from_numpy(params[s : s + batch]).float()
             latents = rollout(surrogate, z, p, steps, members, generator)
-            decoded = autoencoder.decode(latents.flatten(0, 2))
+            decoded = in_chunks(autoencoder.decode, latents.flatten(0, 2))
             out.append(decoded.unflatten(0, latents.shape[:3]).numpy())
     return np.concatenate(out)
 
@@ -65,18 +74,15 @@ def forecast_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarra
 def reconstruction_scores(autoencoder, frames: np.ndarray, batch: int = 256) -> dict[str, float]:
     """The autoencoder alone on frames (n, C, X, Y): mean VRMSE of decode(encode(frame)) and its
     spectral band errors (what the surrogate's scores cannot go below)."""
-    out = []
     with torch.no_grad():
-        for s in range(0, len(frames), batch):
-            part = torch.from_numpy(np.ascontiguousarray(frames[s : s + batch]))
-            out.append(autoencoder.reconstruct(part).numpy())
-    recon = np.concatenate(out)
+        recon = in_chunks(autoencoder.reconstruct, torch.from_numpy(
+            np.ascontiguousarray(frames)), batch).numpy()
     bands = spectrum_band_errors(recon, frames)
     return {"recon_vrmse": float(vrmse(recon, frames).mean()),
             **{f"recon_spectrum_{name}": float(np.nanmean(v)) for name, v in bands.items()}}
 
 
-def _initial_frames(initial: str, autoencoder, history: int, start: int | None,
+def _initial_frames(initial: str, history: int, start: int | None,
                     names: list[str]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Initial frames (B, H, C, X, Y), their parameters (B, P) and trajectory ids, from a field
     array (Zarr/HDF5) or from an encoded latent store (decoded back to frames)."""
@@ -114,7 +120,7 @@ def rollout_to_zarr(surrogate_dir: str, initial: str, steps: int, out: Path, mem
     autoencoder, _ = load_model(meta["autoencoder"])
     history = surrogate.network.config.history
     names = list(meta.get("parameters", []))
-    frames, params, ids = _initial_frames(initial, autoencoder, history, start, names)
+    frames, params, ids = _initial_frames(initial, history, start, names)
     members = members if surrogate.stochastic else 1
     pred = forecast_fields(autoencoder, surrogate, frames, params, steps, members, seed)
     flat = pred.reshape(-1, *pred.shape[2:])

@@ -11,8 +11,9 @@ domain at rest (u = 1, v = 0) seeded with a few perturbed blobs and 1% noise.
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from latentsci.fields.navier_stokes import check_frames
 from latentsci.fields.spectral import wavenumbers
 
 PRESETS: dict[str, tuple[float, float]] = {
@@ -42,17 +43,30 @@ class GrayScottConfig(BaseModel):
     def _known(cls, presets: list[str]) -> list[str]:
         """Only named presets or explicit 'F,k' pairs."""
         for name in presets:
-            if name not in PRESETS and len(name.split(",")) != 2:
+            try:
+                feed_kill(name)
+            except ValueError:
                 raise ValueError(f"unknown Gray-Scott preset {name!r} (known: "
-                                 f"{', '.join(PRESETS)}, or 'F,k')")
+                                 f"{', '.join(PRESETS)}, or 'F,k')") from None
         return presets
+
+    @model_validator(mode="after")
+    def _whole_steps(self) -> GrayScottConfig:
+        """Frames and warm-up must fall on whole steps."""
+        check_frames(self.t_final, self.dt, self.frames)
+        if self.warmup:
+            check_frames(self.warmup, self.dt, 1, name="warmup")
+        return self
 
 
 def feed_kill(preset: str) -> tuple[float, float]:
     """(F, k) of a named preset or of an explicit 'F,k' string."""
     if preset in PRESETS:
         return PRESETS[preset]
-    feed, kill = (float(v) for v in preset.split(","))
+    parts = preset.split(",")
+    if len(parts) != 2:
+        raise ValueError(f"not a preset or 'F,k': {preset!r}")
+    feed, kill = (float(v) for v in parts)
     return feed, kill
 
 

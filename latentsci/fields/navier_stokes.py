@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from latentsci.fields.spectral import dealias_mask, grid, wavenumbers
 
@@ -33,6 +33,24 @@ class NavierStokesConfig(BaseModel):
     tau: float = 7.0
     forcing_amplitude: float = 0.1
     double: bool = False  # float64 arithmetic (tests); float32 is the FNO data's precision
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NavierStokesConfig:
+        """Frames must fall on whole steps, and subsampling must divide the grid."""
+        check_frames(self.t_final, self.dt, self.frames)
+        if self.resolution % self.subsample:
+            raise ValueError(f"subsample {self.subsample} does not divide resolution "
+                             f"{self.resolution}")
+        return self
+
+
+def check_frames(t_final: float, dt: float, frames: int, name: str = "t_final") -> None:
+    """t_final must be a whole number of steps dt, and those steps a multiple of `frames`, so
+    frame i is stored at exactly t_final * i / frames."""
+    steps = t_final / dt
+    if abs(steps - round(steps)) > 1e-6 * max(steps, 1) or round(steps) % frames:
+        raise ValueError(f"{name} / dt = {steps:g} steps must be a whole multiple of "
+                         f"frames = {frames} (frame times would not match the stored times)")
 
 
 def gaussian_random_field(batch: int, n: int, alpha: float, tau: float,

@@ -84,16 +84,19 @@ def field_worker_loop(cfg: dict) -> None:
     batches = rt.min_across_workers(max(len(data[0]) // config.batch_size, 1 if len(data[0])
                                         else 0))
     model, meta = load_model(cfg["initial"])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
-    start, history = 0, []
+    start, history, optimizer_state = 0, [], None
     with rt.latest_checkpoint() as folder:
         if folder is not None:
             model, meta = load_model(folder)
-            optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
-            optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+            optimizer_state = torch.load(folder / "optimizer.pt", map_location="cpu",
+                                         weights_only=True)
             start, history = meta["epoch"] + 1, meta["history"]
     wrapped = rt.prepare(model)
     device = rt.device()
+    # Built after prepare: a loaded state lands on the device the parameters now live on.
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
     for epoch in range(start, config.epochs):
         for group in optimizer.param_groups:  # cosine decay, recomputed so resumes agree
             group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))

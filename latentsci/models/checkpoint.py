@@ -48,6 +48,18 @@ def read_meta(folder: Path) -> dict:
     return meta
 
 
+def _upgrade_property_head(state: dict, model: MoleculeVAE) -> dict:
+    """Checkpoints written before property heads were standardised: an nn.Sequential head with
+    no scale. Renaming its weights and taking scale 0/1 reproduces it exactly."""
+    if "property_head.0.weight" not in state or model.property_head is None:
+        return state
+    upgraded = {k.replace("property_head.", "property_head.net.", 1)
+                if k.startswith("property_head.") else k: v for k, v in state.items()}
+    upgraded["property_head.mean"] = torch.zeros_like(model.property_head.mean)
+    upgraded["property_head.std"] = torch.ones_like(model.property_head.std)
+    return upgraded
+
+
 def load_checkpoint(folder: Path, map_location: str = "cpu") -> tuple[MoleculeVAE, dict]:
     """Rebuild the model from meta.json and load its weights with weights_only=True."""
     meta = read_meta(folder)
@@ -56,7 +68,7 @@ def load_checkpoint(folder: Path, map_location: str = "cpu") -> tuple[MoleculeVA
     model = build_molecule_vae(config, len(vocab))
     try:
         state = torch.load(Path(folder) / "model.pt", map_location=map_location, weights_only=True)
-        model.load_state_dict(state)
+        model.load_state_dict(_upgrade_property_head(state, model))
     except (RuntimeError, OSError, ValueError) as exc:
         raise ModelFileError(f"{folder}/model.pt: cannot load weights: "
                              f"{str(exc).splitlines()[0]}") from None

@@ -78,7 +78,7 @@ def min_across_workers(value: int) -> int:
 
     if not dist.is_available() or not dist.is_initialized() or dist.get_world_size() == 1:
         return value
-    tensor = torch.tensor([value], dtype=torch.long)
+    tensor = torch.tensor([value], dtype=torch.long, device=device())  # NCCL: CUDA tensors only
     dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
     return int(tensor.item())
 

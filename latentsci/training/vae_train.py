@@ -86,18 +86,20 @@ def _validate(model, valid_smiles: list[str], seed: int) -> dict[str, float]:
             "active_units": float(active_units(mu[np.isfinite(mu).all(1)]))}
 
 
-def _resume(model, optimizer) -> tuple[int, int, int, list]:
-    """Restore from the run's latest checkpoint: (epoch, batches done in it, step, history)."""
+def _resume(model) -> tuple[int, int, int, list, dict | None]:
+    """Restore weights from the run's latest checkpoint: (epoch, batches done in it, step,
+    history, optimizer state to load once the model sits on its device)."""
     with rt.latest_checkpoint() as folder:
         if folder is None:
-            return 0, 0, 0, []
+            return 0, 0, 0, [], None
         resumed, meta = load_checkpoint(folder)
         model.load_state_dict(resumed.state_dict())
-        optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+        optimizer_state = torch.load(folder / "optimizer.pt", map_location="cpu",
+                                     weights_only=True)
     done = meta.get("batches_done")  # None: the epoch was complete
     if done is None:
-        return meta["epoch"] + 1, 0, meta["step"], meta["history"]
-    return meta["epoch"], done, meta["step"], meta["history"]
+        return meta["epoch"] + 1, 0, meta["step"], meta["history"], optimizer_state
+    return meta["epoch"], done, meta["step"], meta["history"], optimizer_state
 
 
 def _epoch_metrics(epoch: int, step: int, stats: EpochStats, world: int, rejected: int,
@@ -127,10 +129,13 @@ def worker_loop(cfg: dict) -> None:
     model.vocab = vocab
     if model.property_head is not None and props:
         model.property_head.fit_scale(np.asarray(props, dtype=np.float64))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    start_epoch, skip, step, history = _resume(model, optimizer)
+    start_epoch, skip, step, history, optimizer_state = _resume(model)
     start = (start_epoch, step)
     wrapped = rt.prepare(model)
+    # Built after prepare: a loaded state lands on the device the parameters now live on.
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
     device = rt.device()
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                 if config.mixed_precision and device.type == "cuda" else nullcontext())
@@ -156,11 +161,11 @@ def worker_loop(cfg: dict) -> None:
             if begin < len(batches):  # a mid-epoch checkpoint
                 rt.report({"epoch": epoch, "step": step, "loss": stats.loss, "partial": 1},
                           writer(epoch, begin))
-        metrics = _epoch_metrics(epoch, step, EpochStats.combine(parts), world, rejected,
-                                 config, start)
+        epoch_stats = EpochStats.combine(parts)
+        metrics = _epoch_metrics(epoch, step, epoch_stats, world, rejected, config, start)
         if rank == 0:
             metrics.update(_validate(model, cfg["valid_smiles"], config.seed))
-            history.append({**metrics, "kl_per_dim": EpochStats.combine(parts).kl_per_dim})
+            history.append({**metrics, "kl_per_dim": epoch_stats.kl_per_dim})
         rt.report(metrics, writer(epoch, None))
 
 
