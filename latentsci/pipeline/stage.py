@@ -16,10 +16,15 @@ class StageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _resolved(path: Path, info: ValidationInfo) -> Path:
+    """A path resolved against the pipeline file's folder (relative paths are relative to it)."""
+    base = (info.context or {}).get("base_dir", Path.cwd())
+    return path if path.is_absolute() else Path(base) / path
+
+
 def _existing_file(path: Path, info: ValidationInfo) -> Path:
     """Resolve a path against the pipeline file's folder and insist the file is there."""
-    base = (info.context or {}).get("base_dir", Path.cwd())
-    full = path if path.is_absolute() else Path(base) / path
+    full = _resolved(path, info)
     if not full.is_file():
         raise ValueError(f"no such file '{full}'")
     return full.resolve()
@@ -31,8 +36,7 @@ InputFile = Annotated[Path, AfterValidator(_existing_file)]
 
 def _existing_path(path: Path, info: ValidationInfo) -> Path:
     """Resolve a file or folder (a Zarr store) against the pipeline file's folder; it must exist."""
-    base = (info.context or {}).get("base_dir", Path.cwd())
-    full = path if path.is_absolute() else Path(base) / path
+    full = _resolved(path, info)
     if not full.exists():
         raise ValueError(f"no such file or folder '{full}'")
     return full.resolve()
