@@ -29,6 +29,18 @@ def ray_cluster():
     disconnect()
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a module of tiny convolutions: on 2 shared cores they run
+    tens of times slower when threads contend."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def smiles_file(tmp_path: Path) -> Path:
     """A .smi file with one bad SMILES, a salt and a duplicate in the middle."""

@@ -19,13 +19,7 @@ from latentsci.fields.navier_stokes import gaussian_random_field
 SMALL = dict(width=8, levels=2, blocks=1, latent_channels=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: tiny convs run tens of times slower when threads contend for cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small_model(channels: int = 1, **changes) -> torch.nn.Module:

@@ -18,13 +18,7 @@ from latentsci.fields.surrogate import LatentSurrogate, SurrogateConfig, build_s
 C, H, N = 2, 2, 8  # latent channels, history length, grid side
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: these tiny convolutions only lose time to thread hand-offs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small_config(kind: str, n_params: int = 0, periodic: bool = True) -> SurrogateConfig:

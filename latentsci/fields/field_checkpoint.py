@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from torch import nn
 
 from latentsci.errors import LatentsciError
+from latentsci.model_files import read_model_meta
 from latentsci.fields.autoencoder import (FieldAutoencoder, FieldAutoencoderConfig,
                                           build_field_autoencoder)
 
@@ -54,19 +55,8 @@ def save_field_model(folder: Path, model: nn.Module, kind: str, config: BaseMode
 
 def read_field_meta(folder: Path) -> dict:
     """The metadata of a saved field model, or one line saying why the folder is not one."""
-    folder = Path(folder)
-    meta_path = folder / "meta.json"
-    if not (folder / "model.pt").is_file() or not meta_path.is_file():
-        raise FieldModelError(f"{folder}: not a latentsci field model "
-                              f"(expected model.pt and meta.json)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise FieldModelError(f"{meta_path}: not valid JSON") from None
-    found = meta.get("format") if isinstance(meta, dict) else None
-    if found != FORMAT:
-        raise FieldModelError(f"{folder}: not a latentsci field model (format {found!r}, "
-                              f"expected {FORMAT!r})")
+    what = "a latentsci field model"
+    meta = read_model_meta(folder, FORMAT, what, what, FieldModelError)
     version = meta.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise FieldModelError(f"{folder}: field model format_version {version!r} is not one "

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentsci.fields.metrics import relative_l2, spectrum_band_errors, vrmse
+from latentsci.fields.metrics import error_by_lead_time, relative_l2, spectrum_band_errors, vrmse
 from latentsci.fields.rollout import rollout, spread_skill
 
 
@@ -52,14 +52,14 @@ def forecast_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarra
     vrmse and relative L2 per lead time average over members (each member is one forecast);
     `rel_l2` is the FNO paper's score of the whole rollout (all steps flattened per trajectory);
     spectral band errors are at the last lead; spread/skill compare the ensemble to its error."""
-    per_member = vrmse(pred, truth[:, None])  # (B, M, T, C)
-    flat_pred = pred.reshape(*pred.shape[:2], -1)
-    flat_true = truth.reshape(truth.shape[0], 1, -1)
+    b, m, t = pred.shape[:3]
+    members = pred.reshape(b * m, *pred.shape[2:])  # each member is one forecast
+    truths = np.repeat(truth, m, axis=0)
+    whole = (b * m, t * pred.shape[3], *pred.shape[4:])  # time folded into channels
     scores: dict[str, np.ndarray | float] = {
-        "vrmse_by_lead": per_member.mean(axis=(0, 1, 3)),
-        "rel_l2_by_lead": relative_l2(pred, truth[:, None]).mean(axis=(0, 1)),
-        "rel_l2": float(np.mean(np.linalg.norm(flat_pred - flat_true, axis=-1)
-                                / np.linalg.norm(flat_true, axis=-1))),
+        "vrmse_by_lead": error_by_lead_time(members, truths, vrmse),
+        "rel_l2_by_lead": error_by_lead_time(members, truths, relative_l2),
+        "rel_l2": float(relative_l2(members.reshape(whole), truths.reshape(whole)).mean()),
     }
     bands = spectrum_band_errors(pred[:, :, -1], truth[:, None, -1])
     scores.update({f"spectrum_{name}": float(np.nanmean(v)) for name, v in bands.items()})

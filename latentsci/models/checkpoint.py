@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from latentsci.errors import LatentsciError
+from latentsci.model_files import read_model_meta
 from latentsci.models.factory import MoleculeVAEConfig, build_molecule_vae
 from latentsci.models.selfies_vocab import SelfiesVocabulary
 from latentsci.models.vae import MoleculeVAE
@@ -34,18 +35,8 @@ def save_checkpoint(folder: Path, model: MoleculeVAE, config: MoleculeVAEConfig,
 
 def read_meta(folder: Path) -> dict:
     """The metadata of a saved model, or one line saying the folder is not one of ours."""
-    folder = Path(folder)
-    meta_path = folder / "meta.json"
-    if not (folder / "model.pt").is_file() or not meta_path.is_file():
-        raise ModelFileError(f"{folder}: not a latentsci model (expected model.pt and meta.json)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError:
-        raise ModelFileError(f"{meta_path}: not valid JSON") from None
-    if meta.get("format") != FORMAT:
-        raise ModelFileError(f"{folder}: not a latentsci molecule VAE (format "
-                             f"{meta.get('format')!r}, expected {FORMAT!r})")
-    return meta
+    return read_model_meta(folder, FORMAT, "a latentsci molecule VAE", "a latentsci model",
+                           ModelFileError)
 
 
 def _upgrade_property_head(state: dict, model: MoleculeVAE) -> dict:
