@@ -38,7 +38,8 @@ def timed(fn) -> float:
 def demo_models(kind: str):
     """The demo pipeline's autoencoder and surrogate sizes, untrained."""
     ae = build_field_autoencoder(FieldAutoencoderConfig(channels=1, width=16, levels=3,
-                                                        latent_channels=1, blocks=1)).eval()
+                                                        latent_channels=1, blocks=1,
+                                                        upsample="bilinear")).eval()
     surrogate = build_surrogate(SurrogateConfig(kind=kind, sampler_steps=8, denoiser=(
         LatentDenoiserConfig(latent_channels=1, history=2, n_params=1, width=48, blocks=3))))
     return ae, surrogate.eval()

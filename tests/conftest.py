@@ -88,3 +88,41 @@ def cli_env() -> dict[str, str]:
 def latentsci_cmd(*args: str) -> list[str]:
     """The `latentsci` console command, run through this interpreter."""
     return [sys.executable, "-m", "latentsci.cli", *args]
+
+
+def train_worker_processes() -> list:
+    """Ray Train worker processes of this test session's cluster (to kill one mid-run)."""
+    import psutil
+
+    me = psutil.Process(os.getpid())
+    return [p for p in me.children(recursive=True)
+            if p.cmdline() and p.cmdline()[0].startswith("ray::RayTrainWorker")]
+
+
+def train_killing_one_worker(train, run_folder: Path) -> list[dict]:
+    """Run `train()` (2 Ray Train workers) in a thread, SIGKILL one worker once the first
+    checkpoint is recorded under `run_folder`, and return what `train()` returned."""
+    import signal
+    import threading
+    import time
+
+    out = {}
+
+    def run():
+        try:
+            out["history"] = train()
+        except Exception as exc:  # surfaced by the assertion below
+            out["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    snapshot = run_folder / "checkpoint_manager_snapshot.json"
+    deadline = time.time() + 180
+    while not snapshot.exists() and time.time() < deadline and thread.is_alive():
+        time.sleep(0.2)
+    workers = train_worker_processes()
+    assert snapshot.exists() and len(workers) == 2
+    os.kill(workers[1].pid, signal.SIGKILL)
+    thread.join(timeout=300)
+    assert "error" not in out, out.get("error")
+    return out["history"]

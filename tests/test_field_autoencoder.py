@@ -9,7 +9,8 @@ import torch
 from pydantic import ValidationError
 
 from latentsci.errors import LatentsciError
-from latentsci.fields.autoencoder import FieldAutoencoderConfig, build_field_autoencoder
+from latentsci.fields.autoencoder import (FieldAutoencoderConfig, build_field_autoencoder,
+                                          double_grid)
 from latentsci.fields.field_checkpoint import (AUTOENCODER_KIND, FieldModelError,
                                                autoencoder_from_config, load_field_autoencoder,
                                                load_field_model, read_field_meta,
@@ -86,9 +87,10 @@ def test_config_rejects_unknown_keys_and_zero_channels():
         FieldAutoencoderConfig(channels=0)
 
 
-def test_periodic_model_commutes_with_shifts_by_one_latent_cell():
+@pytest.mark.parametrize("upsample", ["nearest", "bilinear"])
+def test_periodic_model_commutes_with_shifts_by_one_latent_cell(upsample):
     x = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(1))
-    model = scramble(small_model()).eval()
+    model = scramble(small_model(upsample=upsample)).eval()
     with torch.no_grad():
         z = model.encode(x)
         z_shifted = model.encode(torch.roll(x, 4, dims=-2))  # 2^levels = 4 pixels
@@ -96,6 +98,25 @@ def test_periodic_model_commutes_with_shifts_by_one_latent_cell():
     torch.testing.assert_close(z_shifted, torch.roll(z, 1, dims=-2), atol=1e-5, rtol=0)
     torch.testing.assert_close(y_shifted, torch.roll(model.decode(z), 4, dims=-2),
                                atol=1e-5, rtol=0)
+
+
+def test_periodic_bilinear_doubling_wraps_and_matches_the_interior():
+    x = torch.randn(1, 2, 6, 6, generator=torch.Generator().manual_seed(2))
+    y = double_grid(x, "bilinear", periodic=True)
+    assert y.shape == (1, 2, 12, 12)
+    # one coarse cell of shift is exactly two fine cells, across the edges too
+    torch.testing.assert_close(double_grid(torch.roll(x, (1, -1), (-2, -1)), "bilinear", True),
+                               torch.roll(y, (2, -2), (-2, -1)), atol=1e-6, rtol=0)
+    plain = torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear")
+    torch.testing.assert_close(y[..., 1:-1, 1:-1], plain[..., 1:-1, 1:-1])  # away from edges
+    # at the edge it blends with the opposite side: 3/4 of the first cell, 1/4 of the last
+    torch.testing.assert_close(y[..., 0, 4], 0.75 * (0.75 * x[..., 0, 2] + 0.25 * x[..., 0, 1])
+                               + 0.25 * (0.75 * x[..., -1, 2] + 0.25 * x[..., -1, 1]))
+
+
+def test_checkpoints_without_the_upsample_key_keep_nearest():
+    old = {**SMALL, "channels": 1}  # what a checkpoint written before the option holds
+    assert FieldAutoencoderConfig(**old).upsample == "nearest"
 
 
 def test_zero_padded_model_does_not_commute_with_shifts():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from latentsci.fields.gray_scott import GrayScottConfig, simulate_gray_scott
+from latentsci.fields.gray_scott import PRESETS, GrayScottConfig, simulate_gray_scott
 from latentsci.fields.navier_stokes import (
     NavierStokesConfig,
     gaussian_random_field,
@@ -54,6 +54,15 @@ def test_gray_scott_spots_form_but_the_uniform_regime_stays_uniform():
     assert torch.isfinite(fields).all() and (fields[:, :, 0] <= 1.05).all()
 
 
+def test_every_preset_keeps_a_pattern_from_the_default_initial_state():
+    # gliders used to die to the uniform state in about half the seeds (bigger, more blobs)
+    names = list(PRESETS) * 2
+    config = GrayScottConfig(resolution=64, t_final=1500.0, frames=1)
+    fields = simulate_gray_scott(config, list(range(len(names))), names)
+    alive = fields[:, -1, 1].flatten(1).std(1) > 1e-3
+    assert alive.all(), [n for n, a in zip(names, alive) if not a]
+
+
 def test_unknown_preset_is_one_clear_error():
     with pytest.raises(ValueError, match="unknown Gray-Scott preset 'stripes'"):
         GrayScottConfig(presets=["stripes"])
@@ -79,6 +88,21 @@ def test_simulate_to_zarr_stores_sound_trajectories_and_reports_blowups(ray_clus
     again = simulate_navier_stokes(config, [7, 9, 11], [1e-1] * 3).numpy()
     np.testing.assert_array_equal(stored, again)  # each block wrote its own region, seeded by id
     assert np.isnan(source.read(np.array([1]))).all()  # a blown-up run is not stored as data
+
+
+def test_gpu_requests_on_a_cluster_without_gpus_are_one_line_errors(ray_cluster, tmp_path):
+    from latentsci.errors import ClusterError
+    from latentsci.fields.simulate import simulate_to_zarr
+    from latentsci.fields.training import FieldTrainConfig, train_field_model
+
+    config = NavierStokesConfig(resolution=16, t_final=1.0, frames=1, dt=0.05)
+    with pytest.raises(ClusterError, match=r"simulate navier_stokes \(gpus_per_task = 0.25\) "
+                       "asks for GPUs, but the Ray cluster has none"):
+        simulate_to_zarr(tmp_path / "ns.zarr", "navier_stokes", config, trajectories=2,
+                         per_task=1, seed=0, attrs={}, gpus_per_task=0.25)
+    with pytest.raises(ClusterError, match=r"training 'ae' \(use_gpu = true\) asks for GPUs"):
+        train_field_model(tmp_path / "none", {}, FieldTrainConfig(use_gpu=True), "ae",
+                          tmp_path / "state", tmp_path / "model")
 
 
 def test_solver_configs_refuse_frames_between_steps_and_uneven_subsampling():

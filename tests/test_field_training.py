@@ -7,7 +7,9 @@ from latentsci.fields.autoencoder import FieldAutoencoderConfig, build_field_aut
 from latentsci.fields.field_checkpoint import AUTOENCODER_KIND
 from latentsci.fields.field_store import create_field_store, write_block
 from latentsci.fields.registry import load_model, save_model
-from latentsci.fields.training import FieldTrainConfig, train_field_model
+from latentsci.fields.training import FieldTrainConfig, FieldTrainingError, train_field_model
+
+from conftest import train_killing_one_worker
 
 
 def _fields(path, n=4):
@@ -38,6 +40,39 @@ def test_autoencoder_training_resumes_on_rerun(ray_cluster, tmp_path):
     assert again[-1]["loss"] < first[0]["loss"]
     trained, meta = load_model(tmp_path / "m2")
     assert meta["kind"] == AUTOENCODER_KIND and trained.compression_ratio((16, 16)) == 8.0
+
+
+def _initial(tmp_path):
+    """A tiny untrained autoencoder saved where training starts from."""
+    model = build_field_autoencoder(FieldAutoencoderConfig(channels=1, width=8, levels=2,
+                                                           blocks=1, latent_channels=2))
+    return save_model(tmp_path / "initial", model, {"kind": AUTOENCODER_KIND})
+
+
+def test_training_resumes_mid_epoch_after_a_worker_is_killed(ray_cluster, tmp_path):
+    fields, initial = _fields(tmp_path / "f.zarr", n=8), _initial(tmp_path)
+    data = {"dataset": "frames", "kwargs": {"fields_path": fields, "trajectories": list(range(8))}}
+    config = FieldTrainConfig(epochs=30, batch_size=3, num_workers=2, checkpoint_every_steps=1)
+    storage = tmp_path / "state"
+    history = train_killing_one_worker(
+        lambda: train_field_model(initial, data, config, "ae", storage, tmp_path / "model"),
+        storage / "ae")
+    assert [row["epoch"] for row in history] == list(range(30))
+    assert history[-1]["attempt_start_step"] > 0  # the last attempt resumed, not restarted
+    # 12 frames per worker in batches of 3: 4 steps an epoch, none repeated or skipped on resume
+    assert all(row["step"] == 4 * (row["epoch"] + 1) for row in history)
+    trained, meta = load_model(tmp_path / "model")
+    assert meta["step"] == 120 and meta["batches_done"] is None
+
+
+def test_non_finite_loss_names_the_step_and_keeps_the_checkpoint(ray_cluster, tmp_path):
+    fields = _fields(tmp_path / "f.zarr")
+    initial = _initial(tmp_path)
+    data = {"dataset": "frames", "kwargs": {"fields_path": fields, "trajectories": [0, 1, 2, 3]}}
+    config = FieldTrainConfig(epochs=2, batch_size=4, num_workers=1, lr=1e30)
+    with pytest.raises(FieldTrainingError, match=r"training stopped: loss is .* in batch \d+ of "
+                       r"epoch \d+; the last good checkpoint"):
+        train_field_model(initial, data, config, "ae", tmp_path / "state", tmp_path / "model")
 
 
 def test_unknown_training_key_is_refused():

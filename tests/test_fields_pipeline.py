@@ -73,11 +73,16 @@ def _run(tmp_path, ray_cluster, generator: str) -> tuple[dict, object]:
     pipeline = tmp_path / f"{generator}.toml"
     pipeline.write_text(textwrap.dedent(PIPELINE.format(generator=generator)))
     run_dir = tmp_path / f"run_{generator}"
-    result = subprocess.run(latentsci_cmd("run", str(pipeline), "--run-dir", str(run_dir),
-                                          "--address", ray_cluster.address),
-                            cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=600)
+    result = _cli_run(pipeline, run_dir, ray_cluster)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((run_dir / "manifest.json").read_text())["stages"], run_dir
+
+
+def _cli_run(pipeline, run_dir, ray_cluster) -> subprocess.CompletedProcess:
+    """`latentsci run` of a pipeline file against the test session's cluster."""
+    return subprocess.run(latentsci_cmd("run", str(pipeline), "--run-dir", str(run_dir),
+                                        "--address", ray_cluster.address),
+                          cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=600)
 
 
 def test_navier_stokes_pipeline_and_rollout_cli(ray_cluster, tmp_path):
@@ -121,13 +126,16 @@ def test_navier_stokes_pipeline_and_rollout_cli(ray_cluster, tmp_path):
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "broken.zarr" in out.stderr
 
 
-def test_gray_scott_pipeline_carries_feed_and_kill(ray_cluster, tmp_path):
-    stages, _ = _run(tmp_path, ray_cluster, "gray_scott")
+def test_gray_scott_pipeline_carries_feed_and_kill_and_reruns_nothing(ray_cluster, tmp_path):
+    stages, run_dir = _run(tmp_path, ray_cluster, "gray_scott")
     store = LatentStore.open(stages["encode"]["outputs"]["store"])
     rows = store.table(slice(None))
     assert {(f, k) for f, k in zip(rows["F"], rows["k"])} == {(0.030, 0.062), (0.029, 0.057)}
     metrics = json.loads(open(stages["evaluate"]["outputs"]["metrics"]).read())
     assert np.isfinite(metrics["recon_vrmse"]) and len(metrics["flow/vrmse_by_lead"]) == 5
+    again = _cli_run(tmp_path / "gray_scott.toml", run_dir, ray_cluster)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("unchanged") == len(stages), again.stdout  # simulate included
 
 
 def test_import_fields_reads_the_well_and_names_a_nan(ray_cluster, tmp_path):

@@ -123,6 +123,16 @@ def _hash(pipeline):
     return plan(load_pipeline(pipeline), STAGES)[0].config_hash
 
 
+def test_an_output_that_is_not_a_path_is_refused(tmp_path):
+    from latentsci.pipeline.engine import _check_outputs
+
+    (tmp_path / "model").mkdir()
+    _check_outputs("train", {"model": str(tmp_path / "model")})
+    with pytest.raises(RuntimeError, match="stage split: output 'test_from' = '40' is not an "
+                                           "existing file or folder"):
+        _check_outputs("split", {"model": str(tmp_path / "model"), "test_from": "40"})
+
+
 def test_config_error_stops_before_any_work(tmp_path, capsys):
     pipeline = write_pipeline(tmp_path, tmp_path / "x.smi", "deduplicate = false")
     assert main(STAGES, [str(pipeline), "--run-dir", str(tmp_path / "run")]) == 2

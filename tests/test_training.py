@@ -1,11 +1,5 @@
 """Molecule-VAE training on Ray Train: 2 gloo workers, checkpoints, resume after a killed worker."""
 
-import os
-import signal
-import threading
-import time
-
-import psutil
 import pytest
 import torch
 
@@ -16,7 +10,7 @@ from latentsci.models.selfies_vocab import SelfiesVocabulary
 from latentsci.training.vae_steps import NonFiniteLoss, train_epoch
 from latentsci.training.vae_train import TrainConfig, train_molecule_vae
 
-from conftest import SMILES
+from conftest import SMILES, train_killing_one_worker
 
 TINY = MoleculeVAEConfig(latent_dim=8, encoder_hidden=32, encoder_layers=2, decoder_embed=16,
                          decoder_hidden=64, decoder_layers=1)
@@ -28,35 +22,12 @@ def _config(epochs, workers=2, every=None):
                        max_failures=1, checkpoint_every_steps=every)
 
 
-def _train_workers() -> list[psutil.Process]:
-    """Ray Train worker processes of this test session's cluster."""
-    me = psutil.Process(os.getpid())
-    return [p for p in me.children(recursive=True)
-            if p.cmdline() and p.cmdline()[0].startswith("ray::RayTrainWorker")]
-
-
 def test_resumes_from_checkpoint_after_a_worker_is_killed(ray_cluster, tmp_path):
-    storage, out = tmp_path / "state", {}
-
-    def run():
-        try:
-            out["history"] = train_molecule_vae(SMILES, None, SMILES[:4], _config(epochs=40, every=1),
-                                                "vae", storage, tmp_path / "model")
-        except Exception as exc:  # surfaced by the assertion below
-            out["error"] = exc
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    snapshot = storage / "vae" / "checkpoint_manager_snapshot.json"
-    deadline = time.time() + 180
-    while not snapshot.exists() and time.time() < deadline and thread.is_alive():
-        time.sleep(0.2)
-    workers = _train_workers()
-    assert snapshot.exists() and len(workers) == 2
-    os.kill(workers[1].pid, signal.SIGKILL)
-    thread.join(timeout=300)
-    assert "error" not in out, out.get("error")
-    history = out["history"]
+    storage = tmp_path / "state"
+    history = train_killing_one_worker(
+        lambda: train_molecule_vae(SMILES, None, SMILES[:4], _config(epochs=40, every=1), "vae",
+                                   storage, tmp_path / "model"),
+        storage / "vae")
     assert [row["epoch"] for row in history] == list(range(40))
     assert history[-1]["attempt_start_step"] > 0  # the last attempt resumed, not restarted
     # checkpoints every step: a resume mid-epoch skips exactly the batches already done

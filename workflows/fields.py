@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -49,9 +50,16 @@ def _output(ctx: StageContext, key: str) -> str:
     return found[0]
 
 
+def _write_split(ctx: StageContext, test_from: int) -> str:
+    """Record the first test trajectory once, where the fields enter; later stages read it."""
+    path = ctx.out_dir / "split.json"
+    path.write_text(json.dumps({"test_from": test_from}))
+    return str(path)
+
+
 def _test_from(ctx: StageContext) -> int:
     """First test trajectory, fixed once by the stage that brought the fields in."""
-    return int(_output(ctx, "test_from"))
+    return int(json.loads(Path(_output(ctx, "split")).read_text())["test_from"])
 
 
 def _split(source, test_from: int) -> tuple[list[int], list[int]]:
@@ -75,6 +83,8 @@ class SimulateConfig(StageConfig):
     trajectories: int = Field(gt=0)
     test_trajectories: int = Field(default=0, ge=0)  # the last ones; never trained on
     per_task: int = Field(default=8, gt=0)
+    cpus_per_task: float = Field(default=1, gt=0)
+    gpus_per_task: float = Field(default=0, ge=0)  # > 0: solve on CUDA (0.25: 4 tasks per GPU)
     seed: int = 0
     navier_stokes: NavierStokesConfig = Field(default_factory=NavierStokesConfig)
     gray_scott: GrayScottConfig = Field(default_factory=GrayScottConfig)
@@ -89,7 +99,9 @@ def simulate(config: SimulateConfig, ctx: StageContext) -> StageResult:
     rejects = simulate_to_zarr(path, config.generator, solver, config.trajectories,
                                config.per_task, config.seed,
                                {"test_from": config.trajectories - config.test_trajectories,
-                                **ctx.provenance()}, ctx.progress)
+                                **ctx.provenance()}, ctx.progress,
+                               cpus_per_task=config.cpus_per_task,
+                               gpus_per_task=config.gpus_per_task)
     report = ctx.out_dir / "rejects.csv"
     pd.DataFrame(rejects, columns=["trajectory", "reason", *GENERATORS[config.generator].parameters]
                  ).to_csv(report, index=False)
@@ -100,7 +112,8 @@ def simulate(config: SimulateConfig, ctx: StageContext) -> StageResult:
     plot = rollout_frames(frames, {}, picks, ctx.out_dir / "trajectory.png",
                           title=f"{config.generator}, trajectory {first}")
     return StageResult(outputs={"fields": str(path), "rejects": str(report),
-                                "test_from": str(config.trajectories - config.test_trajectories)},
+                                "split": _write_split(ctx, config.trajectories
+                                                      - config.test_trajectories)},
                        metrics={"trajectories": float(source.valid.sum()),
                                 "rejected": float(len(rejects))},
                        artifacts=[plot, report])
@@ -120,7 +133,8 @@ def import_fields(config: ImportConfig, ctx: StageContext) -> StageResult:
     if config.test_trajectories >= source.shape[0]:
         raise InputDataError(f"stage {ctx.name}: test_trajectories must leave some to train on")
     return StageResult(outputs={"fields": str(config.path),
-                                "test_from": str(source.shape[0] - config.test_trajectories)},
+                                "split": _write_split(ctx, source.shape[0]
+                                                      - config.test_trajectories)},
                        metrics={"trajectories": float(source.valid.sum())})
 
 
@@ -133,6 +147,8 @@ class AutoencoderStageConfig(FieldTrainConfig):
     blocks: int = Field(default=2, ge=0)
     latent_channels: int = Field(default=4, gt=0)
     periodic: bool = True
+    # bilinear keeps the decoder's spurious high-wavenumber power down (bench/RESULTS.md)
+    upsample: Literal["nearest", "bilinear"] = "bilinear"
 
 
 def train_autoencoder(config: AutoencoderStageConfig, ctx: StageContext) -> StageResult:
@@ -143,7 +159,8 @@ def train_autoencoder(config: AutoencoderStageConfig, ctx: StageContext) -> Stag
     _enough(ctx, len(train_ids), config.num_workers, "training trajectories")
     model = build_field_autoencoder(FieldAutoencoderConfig(
         channels=source.shape[2], width=config.width, levels=config.levels,
-        blocks=config.blocks, latent_channels=config.latent_channels, periodic=config.periodic))
+        blocks=config.blocks, latent_channels=config.latent_channels, periodic=config.periodic,
+        upsample=config.upsample))
     try:
         model.latent_shape(tuple(source.shape[3:]))
     except ValueError as exc:

@@ -5,7 +5,8 @@
 x is a frame (batch, channel, nx, ny) on a (by default periodic) grid; z is a latent grid
 (batch, latent_channels, nx / 2^levels, ny / 2^levels). The encoder is a stem conv, then per level
 `blocks` residual blocks and a stride-2 conv, then `blocks` residual blocks at the latent
-resolution and a norm-act-conv head; the decoder mirrors it with nearest x2 upsampling + conv.
+resolution and a norm-act-conv head; the decoder mirrors it with x2 upsampling (nearest, or
+bilinear wrapped around a periodic grid) + conv.
 With `periodic`, every conv pads circularly, so the whole map commutes with shifts by 2^levels
 pixels: rolling the frame by one latent cell rolls z by exactly one cell (GroupNorm statistics are
 taken over the whole grid, hence shift invariant too).
@@ -17,6 +18,8 @@ import math
 
 import numpy as np
 import torch
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -34,6 +37,7 @@ class FieldAutoencoderConfig(BaseModel):
     blocks: int = Field(default=2, ge=0)  # residual blocks per level
     latent_channels: int = Field(default=4, ge=1)
     periodic: bool = True  # circular padding everywhere; zero padding otherwise
+    upsample: Literal["nearest", "bilinear"] = "nearest"  # decoder's x2 interpolation
     width_multiplier: list[int] | None = None  # per level; default 1, 2, 4, 4, ...
 
     @model_validator(mode="after")
@@ -98,16 +102,36 @@ class Downsample(nn.Module):
         return self.conv(x)
 
 
-class Upsample(nn.Module):
-    """Double x and y: nearest-neighbour x2, then a 3x3 convolution (no checkerboard artefacts)."""
+def double_grid(x: Tensor, mode: str, periodic: bool) -> Tensor:
+    """x2 interpolation of (b, c, nx, ny); bilinear wraps around the edges of a periodic grid.
 
-    def __init__(self, in_channels: int, out_channels: int, periodic: bool):
+    Bilinear reads one neighbour cell past each edge, so a periodic grid is padded circularly by
+    one cell, interpolated, and the two extra output cells on each side are cut off again.
+    """
+    if mode == "nearest" or not periodic:
+        return F.interpolate(x, scale_factor=2, mode=mode)
+    wide = F.pad(x, (1, 1, 1, 1), mode="circular")
+    return F.interpolate(wide, scale_factor=2, mode="bilinear", align_corners=False)[
+        ..., 2:-2, 2:-2]
+
+
+class Upsample(nn.Module):
+    """Double x and y: interpolate x2, then a 3x3 convolution (no checkerboard artefacts).
+
+    Nearest copies each cell into a 2x2 block, which leaves step edges at the coarse cell size
+    for the conv to smooth; bilinear starts smooth, which keeps spurious power at high
+    wavenumbers down.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, periodic: bool,
+                 mode: str = "nearest"):
         super().__init__()
         self.conv = conv3x3(in_channels, out_channels, periodic)
+        self.mode, self.periodic = mode, periodic
 
     def forward(self, x: Tensor) -> Tensor:
         """(b, in, nx, ny) -> (b, out, 2nx, 2ny)."""
-        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+        return self.conv(double_grid(x, self.mode, self.periodic))
 
 
 def residual_stack(channels: int, count: int, periodic: bool) -> nn.Sequential:
@@ -162,7 +186,8 @@ class FieldDecoder(nn.Module):
         self.stem = conv3x3(config.latent_channels, widths[-1], p)
         self.middle = residual_stack(widths[-1], config.blocks, p)
         self.up = nn.ModuleList(
-            nn.Sequential(Upsample(w_next, w, p), residual_stack(w, config.blocks, p))
+            nn.Sequential(Upsample(w_next, w, p, config.upsample),
+                          residual_stack(w, config.blocks, p))
             for w, w_next in reversed(list(zip(widths, coarser))))
         self.head = output_head(widths[0], config.channels, p)
 

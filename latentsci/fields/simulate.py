@@ -27,7 +27,7 @@ class Generator:
     channels: list[str]
     parameters: list[str]
     times: Callable[[BaseModel], np.ndarray]
-    run: Callable[[BaseModel, list[int]], tuple[torch.Tensor, dict[str, list[float]]]]
+    run: Callable[..., tuple[torch.Tensor, dict[str, list[float]]]]  # (config, ids, seed, device)
     grid: Callable[[BaseModel], int]
 
 
@@ -37,17 +37,17 @@ def _ns_times(config: NavierStokesConfig) -> np.ndarray:
     return np.concatenate([[0.0], times]) if config.save_initial else times
 
 
-def _ns_run(config: NavierStokesConfig, indices: list[int], seed: int = 0):
+def _ns_run(config: NavierStokesConfig, indices: list[int], seed: int = 0, device: str = "cpu"):
     """Trajectories `indices` (seeded by seed + index), viscosities cycled over indices."""
     viscosity = [config.viscosity[i % len(config.viscosity)] for i in indices]
-    fields = simulate_navier_stokes(config, [seed + i for i in indices], viscosity)
+    fields = simulate_navier_stokes(config, [seed + i for i in indices], viscosity, device)
     return fields, {"viscosity": viscosity}
 
 
-def _gs_run(config: GrayScottConfig, indices: list[int], seed: int = 0):
+def _gs_run(config: GrayScottConfig, indices: list[int], seed: int = 0, device: str = "cpu"):
     """Trajectories `indices`, presets cycled over indices; F and k as parameters."""
     presets = [config.presets[i % len(config.presets)] for i in indices]
-    fields = simulate_gray_scott(config, [seed + i for i in indices], presets)
+    fields = simulate_gray_scott(config, [seed + i for i in indices], presets, device)
     feed, kill = zip(*(feed_kill(p) for p in presets))
     return fields, {"F": list(feed), "k": list(kill)}
 
@@ -61,14 +61,21 @@ GENERATORS: dict[str, Generator] = {
 }
 
 
+def task_device(use_gpu: bool) -> str:
+    """cuda when the task was given a GPU (Ray set CUDA_VISIBLE_DEVICES), else cpu."""
+    if use_gpu and not torch.cuda.is_available():
+        raise RuntimeError("the simulate task asked for a GPU but torch sees none")
+    return "cuda" if use_gpu else "cpu"
+
+
 def simulate_block(block: tuple[int, int], path: str, generator: str, config: dict, seed: int,
-                   blowup_limit: float) -> list[dict]:
+                   blowup_limit: float, use_gpu: bool = False) -> list[dict]:
     """Ray task: simulate trajectories [start, stop), store the sound ones, report the others."""
     torch.set_num_threads(1)  # one task per core
     start, stop = block
     spec = GENERATORS[generator]
     indices = list(range(start, stop))
-    fields, params = spec.run(spec.config_type(**config), indices, seed)
+    fields, params = spec.run(spec.config_type(**config), indices, seed, task_device(use_gpu))
     flat = fields.flatten(1)
     sound = (torch.isfinite(flat).all(1) & (flat.abs().nan_to_num(np.inf).amax(1) < blowup_limit))
     write_block(path, start, fields.numpy(), sound.numpy(),
@@ -80,10 +87,15 @@ def simulate_block(block: tuple[int, int], path: str, generator: str, config: di
 
 def simulate_to_zarr(path: Path, generator: str, config: BaseModel, trajectories: int,
                      per_task: int, seed: int, attrs: dict, progress: bool = False,
-                     blowup_limit: float = 1e6, cpus_per_task: float = 1) -> list[dict]:
-    """Create the store and fan the blocks out over Ray; returns the blown-up trajectories."""
-    from latentsci.runtime import map_batches
+                     blowup_limit: float = 1e6, cpus_per_task: float = 1,
+                     gpus_per_task: float = 0) -> list[dict]:
+    """Create the store and fan the blocks out over Ray; returns the blown-up trajectories.
 
+    gpus_per_task > 0 runs the solver on CUDA (0.25 packs four tasks on each GPU)."""
+    from latentsci.runtime import map_batches, require_gpus
+
+    if gpus_per_task > 0:
+        require_gpus(f"simulate {generator} (gpus_per_task = {gpus_per_task:g})")
     spec = GENERATORS[generator]
     create_field_store(path, trajectories, spec.times(config), spec.channels,
                        (spec.grid(config),) * 2, spec.parameters, per_task,
@@ -92,7 +104,7 @@ def simulate_to_zarr(path: Path, generator: str, config: BaseModel, trajectories
     blocks = [(s, min(s + per_task, trajectories)) for s in range(0, trajectories, per_task)]
     results = map_batches(simulate_block, blocks, desc=f"simulate {generator}",
                           progress=progress, weight=lambda b: b[1] - b[0],
-                          num_cpus=cpus_per_task, path=str(path),
+                          num_cpus=cpus_per_task, num_gpus=gpus_per_task, path=str(path),
                           generator=generator, config=config.model_dump(), seed=seed,
-                          blowup_limit=blowup_limit)
+                          blowup_limit=blowup_limit, use_gpu=gpus_per_task > 0)
     return [reject for block in results for reject in block]

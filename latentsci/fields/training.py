@@ -3,7 +3,8 @@
 One loop serves every field model: the model's forward returns its training loss, its
 normalisation is fitted by the driver and shipped inside an initial checkpoint, and each worker
 reads its own trajectories from the stores (`latentsci.fields.data`). Same machinery as the
-molecule VAE: gloo on CPU, NCCL and bf16 autocast on GPU, checkpoint every epoch, resume.
+molecule VAE: gloo on CPU, NCCL and bf16 autocast on GPU, checkpoints every K steps and at each
+epoch's end, resume.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class FieldTrainConfig(StageConfig):
     cpus_per_worker: float = Field(default=1, gt=0)
     mixed_precision: bool = True  # bf16 autocast on GPU workers; ignored on CPU
     max_failures: int = Field(default=1, ge=0)
+    checkpoint_every_steps: int | None = Field(default=None, gt=0)  # None: once per epoch
 
 
 def _loader(spec: dict, rank: int, world: int) -> tuple[torch.Tensor, ...]:
@@ -49,32 +51,46 @@ def _loader(spec: dict, rank: int, world: int) -> tuple[torch.Tensor, ...]:
     return DATASETS[spec["dataset"]](**kwargs)
 
 
-def _epoch(model, data, optimizer, config: FieldTrainConfig, epoch: int, rank: int,
-           device, batches: int) -> tuple[float, float]:
-    """One pass over `batches` shuffled batches; mean loss and examples/s of this worker."""
+def _batches(model, data, optimizer, config: FieldTrainConfig, order: torch.Tensor,
+             span: range, device) -> tuple[float, float]:
+    """Train on batches `span` of this epoch's `order`; summed loss and seconds taken."""
     model.train()
-    order = torch.randperm(len(data[0]), generator=torch.Generator().manual_seed(
-        config.seed + 1000 * epoch + rank))
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                 if config.mixed_precision and device.type == "cuda" else nullcontext())
     total, started = 0.0, time.perf_counter()
-    for b in range(batches):
+    for b in span:
         idx = order[b * config.batch_size : (b + 1) * config.batch_size]
         with autocast:
             loss = model(*(t[idx].to(device) for t in data))
         if not math.isfinite(float(loss)):
-            raise FloatingPointError(f"loss is {float(loss)} in epoch {epoch}, batch {b}")
+            raise FloatingPointError(f"loss is {float(loss)} in batch {b}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         total += float(loss)
-    seconds = time.perf_counter() - started
-    return total / max(batches, 1), batches * config.batch_size / max(seconds, 1e-9)
+    return total, time.perf_counter() - started
+
+
+def _resume(folder: Path | None, model, meta: dict):
+    """(model, meta, epoch, batches already done in it, step, history, optimizer state)."""
+    from latentsci.fields.registry import load_model
+
+    if folder is None:
+        return model, meta, 0, 0, 0, [], None
+    model, meta = load_model(folder)
+    optimizer_state = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=True)
+    done = meta.get("batches_done")  # None: the epoch was complete
+    epoch = meta["epoch"] + 1 if done is None else meta["epoch"]
+    return (model, meta, epoch, done or 0, meta.get("step", 0), meta["history"],
+            optimizer_state)
 
 
 def field_worker_loop(cfg: dict) -> None:
-    """What every Ray Train worker runs: load the initial model or resume, train, report."""
+    """What every Ray Train worker runs: load the initial model or resume, train, report.
+
+    A checkpoint is written every `checkpoint_every_steps` optimiser steps and at each epoch's
+    end; batch order is seeded per epoch, so a resume mid-epoch skips exactly the batches done."""
     from latentsci.fields.registry import load_model, save_model
 
     config = FieldTrainConfig(**cfg["train"])
@@ -83,34 +99,50 @@ def field_worker_loop(cfg: dict) -> None:
     data = _loader(cfg["data"], rank, world)
     batches = rt.min_across_workers(max(len(data[0]) // config.batch_size, 1 if len(data[0])
                                         else 0))
-    model, meta = load_model(cfg["initial"])
-    start, history, optimizer_state = 0, [], None
     with rt.latest_checkpoint() as folder:
-        if folder is not None:
-            model, meta = load_model(folder)
-            optimizer_state = torch.load(folder / "optimizer.pt", map_location="cpu",
-                                         weights_only=True)
-            start, history = meta["epoch"] + 1, meta["history"]
+        model, meta, start, skip, step, history, optimizer_state = _resume(
+            folder, *load_model(cfg["initial"]))
+    begun = (start, step)
     wrapped = rt.prepare(model)
     device = rt.device()
     # Built after prepare: a loaded state lands on the device the parameters now live on.
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
+
+    def writer(epoch: int, done: int | None):
+        def write(folder: Path) -> None:
+            save_model(folder, model, {**meta, "epoch": epoch, "batches_done": done,
+                                       "step": step, "history": history})
+            torch.save(optimizer.state_dict(), folder / "optimizer.pt")
+        return write if rank == 0 else None
+
+    every = config.checkpoint_every_steps or batches or 1
     for epoch in range(start, config.epochs):
         for group in optimizer.param_groups:  # cosine decay, recomputed so resumes agree
             group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
-        loss, rate = _epoch(wrapped, data, optimizer, config, epoch, rank, device, batches)
-        metrics = {"epoch": epoch, "loss": loss, "examples_per_s": rate * world,
-                   "attempt_start_epoch": start}
+        order = torch.randperm(len(data[0]), generator=torch.Generator().manual_seed(
+            config.seed + 1000 * epoch + rank))
+        begin = skip if epoch == start else 0
+        loss, seconds, counted = 0.0, 0.0, 0
+        while begin < batches:
+            span = range(begin, min(begin + every, batches))
+            try:
+                part_loss, part_s = _batches(wrapped, data, optimizer, config, order, span,
+                                             device)
+            except FloatingPointError as exc:
+                raise FloatingPointError(f"{exc} of epoch {epoch}") from None
+            loss, seconds, counted = loss + part_loss, seconds + part_s, counted + len(span)
+            begin, step = span.stop, step + len(span)
+            if begin < batches:  # a mid-epoch checkpoint
+                rt.report({"epoch": epoch, "step": step, "loss": part_loss / len(span),
+                           "partial": 1}, writer(epoch, begin))
+        metrics = {"epoch": epoch, "step": step, "loss": loss / max(counted, 1),
+                   "examples_per_s": counted * config.batch_size * world / max(seconds, 1e-9),
+                   "attempt_start_epoch": begun[0], "attempt_start_step": begun[1]}
         if rank == 0:
             history.append(metrics)
-
-        def write(folder: Path, epoch=epoch) -> None:
-            save_model(folder, model, {**meta, "epoch": epoch, "history": history})
-            torch.save(optimizer.state_dict(), folder / "optimizer.pt")
-
-        rt.report(metrics, write if rank == 0 else None)
+        rt.report(metrics, writer(epoch, None))
 
 
 def train_field_model(initial: Path, data: dict, config: FieldTrainConfig, name: str,

@@ -21,6 +21,14 @@ def stage_dir(run_dir: Path, planned: PlannedStage) -> Path:
     return Path(run_dir) / "stages" / f"{planned.name}-{planned.config_hash}"
 
 
+def _check_outputs(name: str, outputs: dict[str, str]) -> None:
+    """Outputs must be files or folders: a finished stage is recognised by their existence."""
+    missing = [k for k, v in outputs.items() if not Path(v).exists()]
+    if missing:
+        raise RuntimeError(f"stage {name}: output {missing[0]!r} = {outputs[missing[0]]!r} is "
+                           f"not an existing file or folder, so the stage could never be skipped")
+
+
 def _run_one(planned: PlannedStage, manifest: Manifest, run_dir: Path, tracker: Tracker,
              tags: dict[str, str], progress: bool, forced: bool) -> StageRecord:
     """Run a stage in a fresh folder under its own MLflow run, then record it in the manifest.
@@ -45,6 +53,7 @@ def _run_one(planned: PlannedStage, manifest: Manifest, run_dir: Path, tracker: 
         context = StageContext(planned.name, out_dir, inputs, planned.config_hash, run_id,
                                progress, state_dir, tracker)
         result = planned.stage.run(planned.config, context)
+        _check_outputs(planned.name, result.outputs)
         seconds = time.perf_counter() - started
         tracker.log_metrics({**result.metrics, "stage_seconds": seconds})
         tracker.set_tags({f"output.{k}": v for k, v in result.outputs.items()})

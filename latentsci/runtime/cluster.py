@@ -105,6 +105,15 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> ClusterI
                        cpus=resources.get("CPU", 0), gpus=resources.get("GPU", 0), owned=owned)
 
 
+def require_gpus(what: str) -> None:
+    """Refuse a GPU request on a cluster without GPUs: Ray would leave it pending forever."""
+    import ray
+
+    if ray.cluster_resources().get("GPU", 0) <= 0:
+        raise ClusterError(f"{what} asks for GPUs, but the Ray cluster has none: turn it off "
+                           f"or add GPU nodes")
+
+
 def disconnect() -> None:
     """Shut down this driver's Ray (and the embedded cluster, if the driver started it)."""
     import ray

@@ -18,16 +18,17 @@ def show_progress() -> bool:
 
 
 def map_batches(fn: Callable[..., T], batches: Sequence[Any], desc: str, progress: bool = False,
-                weight: Callable[[Any], int] = len, num_cpus: float = 1,
+                weight: Callable[[Any], int] = len, num_cpus: float = 1, num_gpus: float = 0,
                 **kwargs: Any) -> list[T]:
     """fn(batch, **kwargs) for every batch on Ray workers; results come back in batch order.
 
     The bar counts items (sum of `weight(batch)`), not tasks, so its rate reads as items/s.
-    Shared keyword arguments are put in the object store once, not once per task.
+    Shared keyword arguments are put in the object store once, not once per task. With
+    num_gpus > 0 (a fraction packs several tasks on one GPU) Ray sets CUDA_VISIBLE_DEVICES.
     """
     import ray
 
-    remote = ray.remote(num_cpus=num_cpus)(fn)
+    remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(fn)
     shared = {k: ray.put(v) for k, v in kwargs.items()}
     refs = [remote.remote(batch, **shared) for batch in batches]
     position = {ref: i for i, ref in enumerate(refs)}

@@ -43,6 +43,10 @@ def fit_and_export(loop: Callable[[dict], object], config: dict, name: str, stor
     where the last good checkpoint stays."""
     import json
 
+    from latentsci.runtime.cluster import require_gpus
+
+    if use_gpu:
+        require_gpus(f"training {name!r} (use_gpu = true)")
     try:
         result = fit(loop, config, name=name, storage_path=storage_path, num_workers=num_workers,
                      use_gpu=use_gpu, resources_per_worker={"CPU": cpus_per_worker},
