@@ -130,3 +130,22 @@ def test_submit_runs_the_driver_as_a_ray_job(head_node, tmp_path, smiles_file):
     assert status == "SUCCEEDED", logs
     assert "[ingest] running ingest" in logs and "Ray: cluster at 127.0.0.1:" in logs
     assert (run_dir / "manifest.json").is_file()
+
+
+
+def test_map_batches_keeps_order_and_returns_user_errors_as_themselves(ray_cluster):
+    from latentsci.errors import InputDataError
+    from latentsci.runtime import map_batches
+
+    def halve_or_refuse(batch: list[int]) -> list[float]:
+        """A Ray task that refuses negative numbers the way a stage refuses user input."""
+        from latentsci.errors import InputDataError
+
+        if min(batch) < 0:
+            raise InputDataError(f"negative value {min(batch)} in batch {batch}")
+        return [b / 2 for b in batch]
+
+    assert map_batches(halve_or_refuse, [[4, 2], [6]], desc="halve") == [[2.0, 1.0], [3.0]]
+    with pytest.raises(InputDataError) as caught:
+        map_batches(halve_or_refuse, [[1], [-3, 5]], desc="halve")
+    assert str(caught.value) == "negative value -3 in batch [-3, 5]"  # no Ray traceback

@@ -114,9 +114,17 @@ def test_periodic_bilinear_doubling_wraps_and_matches_the_interior():
                                + 0.25 * (0.75 * x[..., -1, 2] + 0.25 * x[..., -1, 1]))
 
 
-def test_checkpoints_without_the_upsample_key_keep_nearest():
-    old = {**SMALL, "channels": 1}  # what a checkpoint written before the option holds
-    assert FieldAutoencoderConfig(**old).upsample == "nearest"
+def test_checkpoints_without_the_upsample_key_keep_nearest(tmp_path):
+    import json
+
+    folder = save_field_autoencoder(tmp_path / "ae", small_model(), extra={})
+    meta_path = folder / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["config"]["upsample"]  # what a checkpoint written before the option holds
+    meta_path.write_text(json.dumps(meta))
+    loaded = load_field_autoencoder(folder)
+    modes = {m.mode for m in loaded.decoder.modules() if hasattr(m, "mode")}
+    assert loaded.config.upsample == "nearest" and modes == {"nearest"}
 
 
 def test_zero_padded_model_does_not_commute_with_shifts():

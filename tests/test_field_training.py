@@ -52,15 +52,17 @@ def _initial(tmp_path):
 def test_training_resumes_mid_epoch_after_a_worker_is_killed(ray_cluster, tmp_path):
     fields, initial = _fields(tmp_path / "f.zarr", n=8), _initial(tmp_path)
     data = {"dataset": "frames", "kwargs": {"fields_path": fields, "trajectories": list(range(8))}}
-    config = FieldTrainConfig(epochs=30, batch_size=3, num_workers=2, checkpoint_every_steps=1)
+    # 12 frames per worker, batches of 1: 12 steps an epoch, so the kill (soon after the first
+    # checkpoint) almost always lands mid-epoch and the resume must skip the batches done
+    config = FieldTrainConfig(epochs=10, batch_size=1, num_workers=2, checkpoint_every_steps=1)
     storage = tmp_path / "state"
     history = train_killing_one_worker(
         lambda: train_field_model(initial, data, config, "ae", storage, tmp_path / "model"),
         storage / "ae")
-    assert [row["epoch"] for row in history] == list(range(30))
+    assert [row["epoch"] for row in history] == list(range(10))
     assert history[-1]["attempt_start_step"] > 0  # the last attempt resumed, not restarted
-    # 12 frames per worker in batches of 3: 4 steps an epoch, none repeated or skipped on resume
-    assert all(row["step"] == 4 * (row["epoch"] + 1) for row in history)
+    # no step repeated or skipped by the resume
+    assert all(row["step"] == 12 * (row["epoch"] + 1) for row in history)
     trained, meta = load_model(tmp_path / "model")
     assert meta["step"] == 120 and meta["batches_done"] is None
 
@@ -69,10 +71,22 @@ def test_non_finite_loss_names_the_step_and_keeps_the_checkpoint(ray_cluster, tm
     fields = _fields(tmp_path / "f.zarr")
     initial = _initial(tmp_path)
     data = {"dataset": "frames", "kwargs": {"fields_path": fields, "trajectories": [0, 1, 2, 3]}}
-    config = FieldTrainConfig(epochs=2, batch_size=4, num_workers=1, lr=1e30)
+    # a checkpoint after the first step, then the huge step sends the weights to inf
+    config = FieldTrainConfig(epochs=2, batch_size=4, num_workers=1, lr=1e30,
+                              checkpoint_every_steps=1)
     with pytest.raises(FieldTrainingError, match=r"training stopped: loss is .* in batch \d+ of "
-                       r"epoch \d+; the last good checkpoint"):
+                       r"epoch \d+; the last good checkpoint is kept under .*state/ae$"):
         train_field_model(initial, data, config, "ae", tmp_path / "state", tmp_path / "model")
+    assert list((tmp_path / "state" / "ae").glob("checkpoint_*"))
+
+
+def test_a_worker_without_examples_is_one_line(ray_cluster, tmp_path):
+    fields, initial = _fields(tmp_path / "f.zarr"), _initial(tmp_path)
+    data = {"dataset": "frames", "kwargs": {"fields_path": fields, "trajectories": []}}
+    with pytest.raises(FieldTrainingError, match="a training worker got no examples .*; no "
+                       "checkpoint was written before it"):
+        train_field_model(initial, data, FieldTrainConfig(epochs=1, max_failures=0), "ae",
+                          tmp_path / "state", tmp_path / "model")
 
 
 def test_unknown_training_key_is_refused():

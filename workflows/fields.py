@@ -83,8 +83,8 @@ class SimulateConfig(StageConfig):
     trajectories: int = Field(gt=0)
     test_trajectories: int = Field(default=0, ge=0)  # the last ones; never trained on
     per_task: int = Field(default=8, gt=0)
-    cpus_per_task: float = Field(default=1, gt=0)
-    gpus_per_task: float = Field(default=0, ge=0)  # > 0: solve on CUDA (0.25: 4 tasks per GPU)
+    cpus_per_task: int = Field(default=1, gt=0)  # also the task's torch threads
+    gpus_per_task: float = Field(default=0, ge=0, le=1)  # > 0: solve on CUDA (0.25: 4 per GPU)
     seed: int = 0
     navier_stokes: NavierStokesConfig = Field(default_factory=NavierStokesConfig)
     gray_scott: GrayScottConfig = Field(default_factory=GrayScottConfig)

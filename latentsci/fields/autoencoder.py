@@ -15,11 +15,10 @@ taken over the whole grid, hence shift invariant too).
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import torch
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 from torch.nn import functional as F

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel
 
+from latentsci.errors import ClusterError
 from latentsci.fields.field_store import create_field_store, write_block
 from latentsci.fields.gray_scott import GrayScottConfig, feed_kill, simulate_gray_scott
 from latentsci.fields.navier_stokes import NavierStokesConfig, simulate_navier_stokes
@@ -64,14 +65,15 @@ GENERATORS: dict[str, Generator] = {
 def task_device(use_gpu: bool) -> str:
     """cuda when the task was given a GPU (Ray set CUDA_VISIBLE_DEVICES), else cpu."""
     if use_gpu and not torch.cuda.is_available():
-        raise RuntimeError("the simulate task asked for a GPU but torch sees none")
+        raise ClusterError("a simulate task was given a GPU but torch sees none (a CPU-only "
+                           "torch on the GPU nodes?)")
     return "cuda" if use_gpu else "cpu"
 
 
 def simulate_block(block: tuple[int, int], path: str, generator: str, config: dict, seed: int,
-                   blowup_limit: float, use_gpu: bool = False) -> list[dict]:
+                   blowup_limit: float, use_gpu: bool = False, threads: int = 1) -> list[dict]:
     """Ray task: simulate trajectories [start, stop), store the sound ones, report the others."""
-    torch.set_num_threads(1)  # one task per core
+    torch.set_num_threads(threads)  # as many as the task reserved CPUs
     start, stop = block
     spec = GENERATORS[generator]
     indices = list(range(start, stop))
@@ -87,7 +89,7 @@ def simulate_block(block: tuple[int, int], path: str, generator: str, config: di
 
 def simulate_to_zarr(path: Path, generator: str, config: BaseModel, trajectories: int,
                      per_task: int, seed: int, attrs: dict, progress: bool = False,
-                     blowup_limit: float = 1e6, cpus_per_task: float = 1,
+                     blowup_limit: float = 1e6, cpus_per_task: int = 1,
                      gpus_per_task: float = 0) -> list[dict]:
     """Create the store and fan the blocks out over Ray; returns the blown-up trajectories.
 
@@ -95,7 +97,7 @@ def simulate_to_zarr(path: Path, generator: str, config: BaseModel, trajectories
     from latentsci.runtime import map_batches, require_gpus
 
     if gpus_per_task > 0:
-        require_gpus(f"simulate {generator} (gpus_per_task = {gpus_per_task:g})")
+        require_gpus(f"simulate {generator} (gpus_per_task = {gpus_per_task:g})", gpus_per_task)
     spec = GENERATORS[generator]
     create_field_store(path, trajectories, spec.times(config), spec.channels,
                        (spec.grid(config),) * 2, spec.parameters, per_task,
@@ -106,5 +108,6 @@ def simulate_to_zarr(path: Path, generator: str, config: BaseModel, trajectories
                           progress=progress, weight=lambda b: b[1] - b[0],
                           num_cpus=cpus_per_task, num_gpus=gpus_per_task, path=str(path),
                           generator=generator, config=config.model_dump(), seed=seed,
-                          blowup_limit=blowup_limit, use_gpu=gpus_per_task > 0)
+                          blowup_limit=blowup_limit, use_gpu=gpus_per_task > 0,
+                          threads=max(1, int(cpus_per_task)))
     return [reject for block in results for reject in block]

@@ -99,6 +99,9 @@ def field_worker_loop(cfg: dict) -> None:
     data = _loader(cfg["data"], rank, world)
     batches = rt.min_across_workers(max(len(data[0]) // config.batch_size, 1 if len(data[0])
                                         else 0))
+    if batches == 0:
+        raise FieldTrainingError("a training worker got no examples (fewer trajectories or "
+                                 "windows than workers?)")
     with rt.latest_checkpoint() as folder:
         model, meta, start, skip, step, history, optimizer_state = _resume(
             folder, *load_model(cfg["initial"]))
@@ -155,7 +158,8 @@ def train_field_model(initial: Path, data: dict, config: FieldTrainConfig, name:
     return rt.fit_and_export(field_worker_loop, loop_config, name, storage, model_dir,
                              num_workers=config.num_workers, use_gpu=config.use_gpu,
                              cpus_per_worker=config.cpus_per_worker,
-                             max_failures=config.max_failures, fatal=FloatingPointError,
+                             max_failures=config.max_failures,
+                             fatal=(FloatingPointError, FieldTrainingError),
                              error=FieldTrainingError)
 
 

@@ -105,13 +105,20 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> ClusterI
                        cpus=resources.get("CPU", 0), gpus=resources.get("GPU", 0), owned=owned)
 
 
-def require_gpus(what: str) -> None:
-    """Refuse a GPU request on a cluster without GPUs: Ray would leave it pending forever."""
+def require_gpus(what: str, needed: float = 1) -> None:
+    """Refuse a GPU request the cluster cannot meet: Ray would leave it pending forever.
+
+    Only GPUs of running nodes count; on an autoscaling cluster whose GPU nodes start on demand,
+    set LATENTSCI_WAIT_FOR_GPUS=1 to let Ray wait for them instead."""
     import ray
 
-    if ray.cluster_resources().get("GPU", 0) <= 0:
-        raise ClusterError(f"{what} asks for GPUs, but the Ray cluster has none: turn it off "
-                           f"or add GPU nodes")
+    if not ray.is_initialized() or os.environ.get("LATENTSCI_WAIT_FOR_GPUS") == "1":
+        return
+    have = ray.cluster_resources().get("GPU", 0)
+    if have < needed:
+        raise ClusterError(f"{what} asks for {needed:g} GPUs, but the Ray cluster has {have:g}: "
+                           f"turn it off, add GPU nodes, or set LATENTSCI_WAIT_FOR_GPUS=1 on an "
+                           f"autoscaling cluster")
 
 
 def disconnect() -> None:

@@ -17,6 +17,21 @@ def show_progress() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
+def _get(ref):
+    """ray.get, but a LatentsciError raised inside the task is re-raised as itself (one line)."""
+    import ray
+
+    from latentsci.errors import LatentsciError
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, LatentsciError):
+            raise cause from None
+        raise
+
+
 def map_batches(fn: Callable[..., T], batches: Sequence[Any], desc: str, progress: bool = False,
                 weight: Callable[[Any], int] = len, num_cpus: float = 1, num_gpus: float = 0,
                 **kwargs: Any) -> list[T]:
@@ -39,6 +54,6 @@ def map_batches(fn: Callable[..., T], batches: Sequence[Any], desc: str, progres
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             i = position[done[0]]
-            results[i] = ray.get(done[0])
+            results[i] = _get(done[0])
             bar.update(weight(batches[i]))
     return results

@@ -35,18 +35,19 @@ def fit(loop: Callable[[dict], object], config: dict, name: str, storage_path: P
 
 def fit_and_export(loop: Callable[[dict], object], config: dict, name: str, storage_path: Path,
                    model_dir: Path, *, num_workers: int, use_gpu: bool, cpus_per_worker: float,
-                   max_failures: int, fatal: type[BaseException],
+                   max_failures: int,
+                   fatal: type[BaseException] | tuple[type[BaseException], ...],
                    error: type[Exception]) -> list[dict]:
     """fit(), then copy the final checkpoint to `model_dir` and return its meta.json history.
 
     A worker that raised `fatal` (e.g. a non-finite loss) becomes one line of `error`, naming
-    where the last good checkpoint stays."""
+    where the last good checkpoint stays (or that there is none yet)."""
     import json
 
     from latentsci.runtime.cluster import require_gpus
 
     if use_gpu:
-        require_gpus(f"training {name!r} (use_gpu = true)")
+        require_gpus(f"training {name!r} (use_gpu = true, {num_workers} workers)", num_workers)
     try:
         result = fit(loop, config, name=name, storage_path=storage_path, num_workers=num_workers,
                      use_gpu=use_gpu, resources_per_worker={"CPU": cpus_per_worker},
@@ -54,8 +55,10 @@ def fit_and_export(loop: Callable[[dict], object], config: dict, name: str, stor
     except Exception as exc:
         bad = [e for e in worker_failures(exc).values() if isinstance(e, fatal)]
         if bad:
-            raise error(f"training stopped: {bad[0]}; the last good checkpoint is kept "
-                        f"under {Path(storage_path) / name}") from None
+            run = Path(storage_path) / name
+            kept = (f"the last good checkpoint is kept under {run}"
+                    if any(run.glob("checkpoint_*")) else "no checkpoint was written before it")
+            raise error(f"training stopped: {bad[0]}; {kept}") from None
         raise
     result.checkpoint.to_directory(str(model_dir))
     (Path(model_dir) / "optimizer.pt").unlink(missing_ok=True)  # resuming reads Ray's copy
