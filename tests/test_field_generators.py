@@ -90,6 +90,18 @@ def test_simulate_to_zarr_stores_sound_trajectories_and_reports_blowups(ray_clus
     assert np.isnan(source.read(np.array([1]))).all()  # a blown-up run is not stored as data
 
 
+def test_simulate_to_zarr_rejects_a_pattern_that_died_out(ray_cluster, tmp_path):
+    from latentsci.fields.simulate import simulate_to_zarr
+    from latentsci.fields.sources import open_fields
+
+    config = GrayScottConfig(resolution=48, t_final=3000, frames=3, presets=["spots", "0.09,0.07"])
+    rejects = simulate_to_zarr(tmp_path / "gs.zarr", "gray_scott", config, trajectories=2,
+                               per_task=2, seed=0, attrs={})
+    assert [(r["trajectory"], r["F"], r["k"]) for r in rejects] == [(1, 0.09, 0.07)]
+    assert rejects[0]["reason"].startswith("pattern died out (last frame uniform")
+    assert open_fields(tmp_path / "gs.zarr").valid.tolist() == [True, False]
+
+
 def test_gpu_requests_on_a_cluster_without_gpus_are_one_line_errors(ray_cluster, tmp_path):
     import ray
 

@@ -1,7 +1,8 @@
 """Data generation on Ray: each task simulates a block of trajectories and writes its own region.
 
-A trajectory whose solver blew up (NaN/Inf, or values beyond `blowup_limit`) is not stored: its
-slot keeps the NaN fill, `valid` stays False, and it is reported with its id and parameters.
+A trajectory whose solver blew up (NaN/Inf, or values beyond `blowup_limit`), or whose pattern
+died out to a uniform state, is not stored: its slot keeps the NaN fill, `valid` stays False, and
+it is reported with its id, parameters and reason.
 """
 
 from __future__ import annotations
@@ -78,13 +79,27 @@ def simulate_block(block: tuple[int, int], path: str, generator: str, config: di
     spec = GENERATORS[generator]
     indices = list(range(start, stop))
     fields, params = spec.run(spec.config_type(**config), indices, seed, task_device(use_gpu))
-    flat = fields.flatten(1)
-    sound = (torch.isfinite(flat).all(1) & (flat.abs().nan_to_num(np.inf).amax(1) < blowup_limit))
-    write_block(path, start, fields.numpy(), sound.numpy(),
+    reasons = [rejection(f, blowup_limit) for f in fields]
+    write_block(path, start, fields.numpy(), np.array([r is None for r in reasons]),
                 {k: np.asarray(v) for k, v in params.items()})
-    return [{"trajectory": i, "reason": "solver blew up (non-finite or values beyond "
-             f"{blowup_limit:g})", **{k: v[j] for k, v in params.items()}}
-            for j, i in enumerate(indices) if not bool(sound[j])]
+    return [{"trajectory": i, "reason": reasons[j], **{k: v[j] for k, v in params.items()}}
+            for j, i in enumerate(indices) if reasons[j] is not None]
+
+
+def rejection(trajectory: torch.Tensor, blowup_limit: float,
+              flat_limit: float = 1e-6) -> str | None:
+    """Why a (time, channel, x, y) trajectory cannot be data, or None when it can.
+
+    A blow-up (non-finite, or values beyond `blowup_limit`) is an unstable step. A last frame
+    that is uniform in every channel (spatial std < `flat_limit`) is a pattern that died out (a
+    Gray-Scott run falling to its rest state): VRMSE divides by that frame's variance.
+    """
+    values = trajectory.flatten()
+    if not (torch.isfinite(values).all() and values.abs().amax() < blowup_limit):
+        return f"solver blew up (non-finite or values beyond {blowup_limit:g})"
+    if trajectory[-1].flatten(1).std(dim=1).amax() < flat_limit:
+        return f"pattern died out (last frame uniform: spatial std < {flat_limit:g})"
+    return None
 
 
 def simulate_to_zarr(path: Path, generator: str, config: BaseModel, trajectories: int,
