@@ -26,7 +26,7 @@ PIPELINE = """
     test_trajectories = 2
     per_task = 4
     navier_stokes = {{ resolution = 16, t_final = 4.0, frames = 8, dt = 0.01, viscosity = [1e-2, 1e-3] }}
-    gray_scott = {{ resolution = 16, t_final = 400.0, frames = 8, presets = ["spots", "maze"] }}
+    gray_scott = {{ resolution = 16, dx = 0.02, t_final = 400.0, frames = 8, presets = ["spots", "maze"] }}
 
     [stages.autoencoder]
     kind = "train_autoencoder"
@@ -128,6 +128,7 @@ def test_navier_stokes_pipeline_and_rollout_cli(ray_cluster, tmp_path):
 
 def test_gray_scott_pipeline_carries_feed_and_kill_and_reruns_nothing(ray_cluster, tmp_path):
     stages, run_dir = _run(tmp_path, ray_cluster, "gray_scott")
+    assert stages["simulate"]["metrics"]["rejected"] == 0  # dx 0.02: patterns fit on 16 x 16
     store = LatentStore.open(stages["encode"]["outputs"]["store"])
     rows = store.table(slice(None))
     assert {(f, k) for f, k in zip(rows["F"], rows["k"])} == {(0.030, 0.062), (0.029, 0.057)}
