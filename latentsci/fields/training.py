@@ -52,7 +52,7 @@ def _loader(spec: dict, rank: int, world: int) -> tuple[torch.Tensor, ...]:
 
 
 def _batches(model, data, optimizer, config: FieldTrainConfig, order: torch.Tensor,
-             span: range, device) -> tuple[float, float]:
+             span: range, epoch: int, device) -> tuple[float, float]:
     """Train on batches `span` of this epoch's `order`; summed loss and seconds taken."""
     model.train()
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
@@ -63,7 +63,7 @@ def _batches(model, data, optimizer, config: FieldTrainConfig, order: torch.Tens
         with autocast:
             loss = model(*(t[idx].to(device) for t in data))
         if not math.isfinite(float(loss)):
-            raise FloatingPointError(f"loss is {float(loss)} in batch {b}")
+            raise FloatingPointError(f"loss is {float(loss)} in batch {b} of epoch {epoch}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -80,10 +80,8 @@ def _resume(folder: Path | None, model, meta: dict):
         return model, meta, 0, 0, 0, [], None
     model, meta = load_model(folder)
     optimizer_state = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=True)
-    done = meta.get("batches_done")  # None: the epoch was complete
-    epoch = meta["epoch"] + 1 if done is None else meta["epoch"]
-    return (model, meta, epoch, done or 0, meta.get("step", 0), meta["history"],
-            optimizer_state)
+    epoch, done = rt.resume_point(meta)
+    return model, meta, epoch, done, meta.get("step", 0), meta["history"], optimizer_state
 
 
 def field_worker_loop(cfg: dict) -> None:
@@ -120,26 +118,21 @@ def field_worker_loop(cfg: dict) -> None:
             torch.save(optimizer.state_dict(), folder / "optimizer.pt")
         return write if rank == 0 else None
 
-    every = config.checkpoint_every_steps or batches or 1
     for epoch in range(start, config.epochs):
         for group in optimizer.param_groups:  # cosine decay, recomputed so resumes agree
             group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
         order = torch.randperm(len(data[0]), generator=torch.Generator().manual_seed(
             config.seed + 1000 * epoch + rank))
-        begin = skip if epoch == start else 0
         loss, seconds, counted = 0.0, 0.0, 0
-        while begin < batches:
-            span = range(begin, min(begin + every, batches))
-            try:
-                part_loss, part_s = _batches(wrapped, data, optimizer, config, order, span,
-                                             device)
-            except FloatingPointError as exc:
-                raise FloatingPointError(f"{exc} of epoch {epoch}") from None
+        for span in rt.checkpoint_spans(batches, config.checkpoint_every_steps,
+                                        skip if epoch == start else 0):
+            part_loss, part_s = _batches(wrapped, data, optimizer, config, order, span, epoch,
+                                         device)
             loss, seconds, counted = loss + part_loss, seconds + part_s, counted + len(span)
-            begin, step = span.stop, step + len(span)
-            if begin < batches:  # a mid-epoch checkpoint
+            step += len(span)
+            if span.stop < batches:  # a mid-epoch checkpoint
                 rt.report({"epoch": epoch, "step": step, "loss": part_loss / len(span),
-                           "partial": 1}, writer(epoch, begin))
+                           "partial": 1}, writer(epoch, span.stop))
         metrics = {"epoch": epoch, "step": step, "loss": loss / max(counted, 1),
                    "examples_per_s": counted * config.batch_size * world / max(seconds, 1e-9),
                    "attempt_start_epoch": begun[0], "attempt_start_step": begun[1]}

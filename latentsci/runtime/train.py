@@ -65,6 +65,20 @@ def fit_and_export(loop: Callable[[dict], object], config: dict, name: str, stor
     return json.loads((Path(model_dir) / "meta.json").read_text())["history"]
 
 
+def resume_point(meta: dict) -> tuple[int, int]:
+    """(epoch to train next, batches of it already done) from a checkpoint's meta: a checkpoint
+    written mid-epoch records `batches_done`, one written at an epoch's end records None."""
+    done = meta.get("batches_done")
+    return (meta["epoch"] + 1, 0) if done is None else (meta["epoch"], done)
+
+
+def checkpoint_spans(batches: int, every: int | None, begin: int = 0) -> list[range]:
+    """The batch ranges of one epoch between checkpoints, from `begin` (a resume) to its end;
+    every=None gives one range, checkpointed at the epoch's end only."""
+    size = every or max(batches, 1)
+    return [range(s, min(s + size, batches)) for s in range(begin, batches, size)]
+
+
 def worker_failures(error: Exception) -> dict[int, BaseException]:
     """The original exception of each failed rank, from Ray Train's error."""
     return dict(getattr(error, "worker_failures", {}) or {})

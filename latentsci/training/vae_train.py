@@ -96,10 +96,8 @@ def _resume(model) -> tuple[int, int, int, list, dict | None]:
         model.load_state_dict(resumed.state_dict())
         optimizer_state = torch.load(folder / "optimizer.pt", map_location="cpu",
                                      weights_only=True)
-    done = meta.get("batches_done")  # None: the epoch was complete
-    if done is None:
-        return meta["epoch"] + 1, 0, meta["step"], meta["history"], optimizer_state
-    return meta["epoch"], done, meta["step"], meta["history"], optimizer_state
+    epoch, done = rt.resume_point(meta)
+    return epoch, done, meta["step"], meta["history"], optimizer_state
 
 
 def _epoch_metrics(epoch: int, step: int, stats: EpochStats, world: int, rejected: int,
@@ -150,17 +148,16 @@ def worker_loop(cfg: dict) -> None:
 
     for epoch in range(start_epoch, config.epochs):
         batches = shuffled_batches(examples, config.batch_size, config.seed + 1000 * epoch + rank)
-        every = config.checkpoint_every_steps or len(batches) or 1
-        begin, parts = (skip if epoch == start_epoch else 0), []
-        while begin < len(batches):
+        parts = []
+        for span in rt.checkpoint_spans(len(batches), config.checkpoint_every_steps,
+                                        skip if epoch == start_epoch else 0):
             with autocast:
-                stats, step = train_epoch(wrapped, batches[begin : begin + every], optimizer,
+                stats, step = train_epoch(wrapped, batches[span.start : span.stop], optimizer,
                                           config.kl, step, device)
             parts.append(stats)
-            begin += stats.batches
-            if begin < len(batches):  # a mid-epoch checkpoint
+            if span.stop < len(batches):  # a mid-epoch checkpoint
                 rt.report({"epoch": epoch, "step": step, "loss": stats.loss, "partial": 1},
-                          writer(epoch, begin))
+                          writer(epoch, span.stop))
         epoch_stats = EpochStats.combine(parts)
         metrics = _epoch_metrics(epoch, step, epoch_stats, world, rejected, config, start)
         if rank == 0:
