@@ -7,6 +7,7 @@ from latentsci.models import MoleculeVAE, MoleculeVAEConfig
 from latentsci.models.batching import collate, make_example
 from latentsci.models.schedules import KLSchedule
 from latentsci.models.selfies_vocab import SelfiesVocabulary
+from latentsci.runtime.train import cosine_lr
 from latentsci.training.vae_steps import NonFiniteLoss, train_epoch
 from latentsci.training.vae_train import TrainConfig, train_molecule_vae
 
@@ -16,16 +17,17 @@ TINY = MoleculeVAEConfig(latent_dim=8, encoder_hidden=32, encoder_layers=2, deco
                          decoder_hidden=64, decoder_layers=1)
 
 
-def _config(epochs, workers=2, every=None):
+def _config(epochs, workers=2, every=None, lr_decay="none"):
     return TrainConfig(model=TINY, kl=KLSchedule(beta=0.01, warmup_steps=5), epochs=epochs,
                        batch_size=4, max_len=40, validation_molecules=4, num_workers=workers,
-                       max_failures=1, checkpoint_every_steps=every)
+                       max_failures=1, checkpoint_every_steps=every, lr_decay=lr_decay)
 
 
 def test_resumes_from_checkpoint_after_a_worker_is_killed(ray_cluster, tmp_path):
     storage = tmp_path / "state"
     history = train_killing_one_worker(
-        lambda: train_molecule_vae(SMILES, None, SMILES[:4], _config(epochs=40, every=1), "vae",
+        lambda: train_molecule_vae(SMILES, None, SMILES[:4],
+                                   _config(epochs=40, every=1, lr_decay="cosine"), "vae",
                                    storage, tmp_path / "model"),
         storage / "vae")
     assert [row["epoch"] for row in history] == list(range(40))
@@ -33,6 +35,9 @@ def test_resumes_from_checkpoint_after_a_worker_is_killed(ray_cluster, tmp_path)
     # checkpoints every step: a resume mid-epoch skips exactly the batches already done
     per_epoch = history[0]["step"]
     assert per_epoch > 1 and all(r["step"] == (r["epoch"] + 1) * per_epoch for r in history)
+    # the learning rate follows the epoch, also in the epochs after the resume
+    assert [r["lr"] for r in history] == pytest.approx([cosine_lr(1e-3, e, 40) for e in range(40)])
+    assert history[0]["lr"] == pytest.approx(1e-3) and history[-1]["lr"] < 1e-5
     model = MoleculeVAE.load(str(tmp_path / "model"))
     assert len(model.sample(3, seed=0)) == 3
 

@@ -120,7 +120,7 @@ def field_worker_loop(cfg: dict) -> None:
 
     for epoch in range(start, config.epochs):
         for group in optimizer.param_groups:  # cosine decay, recomputed so resumes agree
-            group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+            group["lr"] = rt.cosine_lr(config.lr, epoch, config.epochs)
         order = torch.randperm(len(data[0]), generator=torch.Generator().manual_seed(
             config.seed + 1000 * epoch + rank))
         loss, seconds, counted = 0.0, 0.0, 0

@@ -7,6 +7,7 @@ group that lost a worker from that checkpoint too.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -70,6 +71,12 @@ def resume_point(meta: dict) -> tuple[int, int]:
     written mid-epoch records `batches_done`, one written at an epoch's end records None."""
     done = meta.get("batches_done")
     return (meta["epoch"] + 1, 0) if done is None else (meta["epoch"], done)
+
+
+def cosine_lr(lr: float, epoch: int, epochs: int) -> float:
+    """The learning rate of an epoch under cosine decay from `lr` towards 0: a function of the
+    epoch alone, so a resumed run sets the same rate the uninterrupted one would."""
+    return lr * 0.5 * (1 + math.cos(math.pi * epoch / max(epochs, 1)))
 
 
 def checkpoint_spans(batches: int, every: int | None, begin: int = 0) -> list[range]:

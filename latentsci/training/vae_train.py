@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -41,6 +42,7 @@ class TrainConfig(StageConfig):
     epochs: int = Field(default=10, gt=0)
     batch_size: int = Field(default=128, gt=0)
     lr: float = Field(default=1e-3, gt=0)
+    lr_decay: Literal["none", "cosine"] = "none"  # cosine: per epoch from lr towards 0
     seed: int = 0
     max_len: int = Field(default=100, gt=8)
     max_molecules: int | None = Field(default=None, gt=0)  # seeded subsample of train (demos)
@@ -100,13 +102,19 @@ def _resume(model) -> tuple[int, int, int, list, dict | None]:
     return epoch, done, meta["step"], meta["history"], optimizer_state
 
 
+def _epoch_lr(config: TrainConfig, epoch: int) -> float:
+    """The learning rate an epoch trains at under the configured decay."""
+    return rt.cosine_lr(config.lr, epoch, config.epochs) if config.lr_decay == "cosine" else config.lr
+
+
 def _epoch_metrics(epoch: int, step: int, stats: EpochStats, world: int, rejected: int,
                    config: TrainConfig, start: tuple[int, int]) -> dict:
     """What every rank reports at the end of an epoch."""
     return {"epoch": epoch, "step": step, "loss": stats.loss, "recon": stats.recon,
             "kl": stats.kl, "token_accuracy": stats.token_accuracy,
             "molecules_per_s": stats.molecules_per_s * world, "rejected": rejected,
-            "beta": config.kl.at(step), "attempt_start_epoch": start[0],
+            "beta": config.kl.at(step), "lr": _epoch_lr(config, epoch),
+            "attempt_start_epoch": start[0],
             "attempt_start_step": start[1]}
 
 
@@ -147,6 +155,8 @@ def worker_loop(cfg: dict) -> None:
         return write if rank == 0 else None
 
     for epoch in range(start_epoch, config.epochs):
+        for group in optimizer.param_groups:  # set from the epoch, so resumes agree
+            group["lr"] = _epoch_lr(config, epoch)
         batches = shuffled_batches(examples, config.batch_size, config.seed + 1000 * epoch + rank)
         parts = []
         for span in rt.checkpoint_spans(len(batches), config.checkpoint_every_steps,
