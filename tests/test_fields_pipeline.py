@@ -134,7 +134,13 @@ def test_gray_scott_pipeline_carries_feed_and_kill_and_reruns_nothing(ray_cluste
     assert {(f, k) for f, k in zip(rows["F"], rows["k"])} == {(0.030, 0.062), (0.029, 0.057)}
     metrics = json.loads(open(stages["evaluate"]["outputs"]["metrics"]).read())
     assert np.isfinite(metrics["recon_vrmse"]) and len(metrics["flow/vrmse_by_lead"]) == 5
-    again = _cli_run(tmp_path / "gray_scott.toml", run_dir, ray_cluster)
+    # more threads and workers say how to run, not what to compute: nothing reruns
+    pipeline = tmp_path / "gray_scott.toml"
+    pipeline.write_text(pipeline.read_text()
+                        .replace('kind = "simulate"\n', 'kind = "simulate"\ncpus_per_task = 2\n')
+                        .replace('kind = "train_autoencoder"\n',
+                                 'kind = "train_autoencoder"\nnum_workers = 2\n'))
+    again = _cli_run(pipeline, run_dir, ray_cluster)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("unchanged") == len(stages), again.stdout  # simulate included
 

@@ -5,6 +5,7 @@ import textwrap
 import pytest
 
 from latentsci.errors import ConfigError
+from latentsci.pipeline.hashing import flatten, hashable
 from latentsci.pipeline.spec import check_stage_names, downstream, load_pipeline, plan
 from workflows.molecules import STAGES
 
@@ -135,3 +136,21 @@ def test_train_properties_must_be_ingest_columns(tmp_path):
                   '[stages.t]\nkind = "train"\n[stages.t.model]\nproperties = ["qed", "potency"]\n')
     assert _error(path) == (f"{path}: stages.t.model: unknown property 'potency' in "
                             "model.properties (known: mw, logp, qed, sa, tpsa, heavy_atoms)")
+
+
+def test_execution_settings_stay_out_of_the_stage_id(tmp_path):
+    """Workers, resources and checkpoint cadence change how a stage runs, not its result: a rerun
+    with other values keeps a finished stage and resumes an interrupted one."""
+    def ids(train_body: str) -> list[str]:
+        path = _write(tmp_path, '[pipeline]\nname = "p"\nworkflow = "molecules"\n'
+                      f'[stages.t]\nkind = "train"\n{train_body}\n')
+        return [p.config_hash for p in _plan(path)]
+
+    base = ids("epochs = 2")
+    assert ids("epochs = 2\nnum_workers = 4\nuse_gpu = true\ncheckpoint_every_steps = 9\n"
+               "cpus_per_worker = 2\nmax_failures = 3\nmixed_precision = false") == base
+    assert ids("epochs = 3") != base and ids("epochs = 2\nlr = 0.01") != base
+    planned = _plan(_write(tmp_path, '[pipeline]\nname = "p"\nworkflow = "molecules"\n'
+                           '[stages.t]\nkind = "train"\nnum_workers = 4\n'))
+    assert planned[0].config.num_workers == 4  # still a setting the stage receives
+    assert flatten(hashable(planned[0].config))["num_workers"] == 4  # and logs as a parameter

@@ -7,7 +7,7 @@ from latentsci.models import MoleculeVAE, MoleculeVAEConfig
 from latentsci.models.batching import collate, make_example
 from latentsci.models.schedules import KLSchedule
 from latentsci.models.selfies_vocab import SelfiesVocabulary
-from latentsci.runtime.train import cosine_lr
+from latentsci.runtime.train import cosine_lr, resume_point
 from latentsci.training.vae_steps import NonFiniteLoss, train_epoch
 from latentsci.training.vae_train import TrainConfig, train_molecule_vae
 
@@ -46,7 +46,8 @@ def test_rerun_resumes_and_stops_at_the_configured_epochs(ray_cluster, tmp_path)
     storage = tmp_path / "state"
     first = train_molecule_vae(SMILES, None, SMILES[:4], _config(epochs=2, workers=1), "vae",
                                storage, tmp_path / "m1")
-    again = train_molecule_vae(SMILES, None, SMILES[:4], _config(epochs=3, workers=1), "vae",
+    # a rerun on more workers (an execution setting) resumes too
+    again = train_molecule_vae(SMILES, None, SMILES[:4], _config(epochs=3, workers=2), "vae",
                                storage, tmp_path / "m2")
     assert [r["epoch"] for r in first] == [0, 1]
     assert [r["epoch"] for r in again] == [0, 1, 2] and again[-1]["attempt_start_epoch"] == 2
@@ -64,6 +65,14 @@ def test_checkpoints_every_k_steps_mark_the_batches_done(ray_cluster, tmp_path):
     batches = history[0]["step"]  # 20 molecules in batches of 4
     last_mid_epoch = (batches - 1) // 2 * 2  # the last multiple of 2 before the epoch's end
     assert batches >= 4 and [m["batches_done"] for m in metas] == [last_mid_epoch, None]
+
+
+def test_resume_point_on_another_number_of_workers():
+    assert resume_point({"epoch": 3, "batches_done": None}, world=2) == (4, 0)
+    assert resume_point({"epoch": 3, "batches_done": 10, "world": 2}, world=2) == (3, 10)
+    # 10 batches on each of 2 workers are 5 on each of 4: the same share of the epoch
+    assert resume_point({"epoch": 3, "batches_done": 10, "world": 2}, world=4) == (3, 5)
+    assert resume_point({"epoch": 3, "batches_done": 10, "world": 2}, world=1) == (3, 20)
 
 
 def test_non_finite_loss_names_the_step():

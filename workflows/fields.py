@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -85,6 +85,7 @@ class SimulateConfig(StageConfig):
     per_task: int = Field(default=8, gt=0)
     cpus_per_task: int = Field(default=1, gt=0)  # also the task's torch threads
     gpus_per_task: float = Field(default=0, ge=0, le=1)  # > 0: solve on CUDA (0.25: 4 per GPU)
+    execution_fields: ClassVar[frozenset[str]] = frozenset({"cpus_per_task", "gpus_per_task"})
     seed: int = 0
     navier_stokes: NavierStokesConfig = Field(default_factory=NavierStokesConfig)
     gray_scott: GrayScottConfig = Field(default_factory=GrayScottConfig)

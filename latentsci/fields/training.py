@@ -13,13 +13,14 @@ import math
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 from pydantic import Field
 
 from latentsci.errors import LatentsciError
-from latentsci.pipeline.stage import StageConfig
+from latentsci.pipeline.stage import TRAINING_EXECUTION_FIELDS, StageConfig
 from latentsci.runtime import train as rt
 
 
@@ -40,6 +41,7 @@ class FieldTrainConfig(StageConfig):
     mixed_precision: bool = True  # bf16 autocast on GPU workers; ignored on CPU
     max_failures: int = Field(default=1, ge=0)
     checkpoint_every_steps: int | None = Field(default=None, gt=0)  # None: once per epoch
+    execution_fields: ClassVar[frozenset[str]] = TRAINING_EXECUTION_FIELDS
 
 
 def _loader(spec: dict, rank: int, world: int) -> tuple[torch.Tensor, ...]:
@@ -72,7 +74,7 @@ def _batches(model, data, optimizer, config: FieldTrainConfig, order: torch.Tens
     return total, time.perf_counter() - started
 
 
-def _resume(folder: Path | None, model, meta: dict):
+def _resume(folder: Path | None, model, meta: dict, world: int):
     """(model, meta, epoch, batches already done in it, step, history, optimizer state)."""
     from latentsci.fields.registry import load_model
 
@@ -80,7 +82,7 @@ def _resume(folder: Path | None, model, meta: dict):
         return model, meta, 0, 0, 0, [], None
     model, meta = load_model(folder)
     optimizer_state = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=True)
-    epoch, done = rt.resume_point(meta)
+    epoch, done = rt.resume_point(meta, world)
     return model, meta, epoch, done, meta.get("step", 0), meta["history"], optimizer_state
 
 
@@ -102,7 +104,7 @@ def field_worker_loop(cfg: dict) -> None:
                                  "windows than workers?)")
     with rt.latest_checkpoint() as folder:
         model, meta, start, skip, step, history, optimizer_state = _resume(
-            folder, *load_model(cfg["initial"]))
+            folder, *load_model(cfg["initial"]), world)
     begun = (start, step)
     wrapped = rt.prepare(model)
     device = rt.device()
@@ -114,7 +116,7 @@ def field_worker_loop(cfg: dict) -> None:
     def writer(epoch: int, done: int | None):
         def write(folder: Path) -> None:
             save_model(folder, model, {**meta, "epoch": epoch, "batches_done": done,
-                                       "step": step, "history": history})
+                                       "step": step, "world": world, "history": history})
             torch.save(optimizer.state_dict(), folder / "optimizer.pt")
         return write if rank == 0 else None
 

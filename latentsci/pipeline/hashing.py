@@ -19,22 +19,26 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def hashable(value: Any) -> Any:
-    """Plain JSON data for a config value, with existing files replaced by their content digest."""
+def hashable(value: Any, identity: bool = False) -> Any:
+    """Plain JSON data for a config value, with existing files replaced by their content digest;
+    `identity` leaves out each config's `execution_fields` (how it runs, not what it computes)."""
     if isinstance(value, BaseModel):
-        return {name: hashable(getattr(value, name)) for name in type(value).model_fields}
+        skip = getattr(type(value), "execution_fields", frozenset()) if identity else ()
+        return {name: hashable(getattr(value, name), identity)
+                for name in type(value).model_fields if name not in skip}
     if isinstance(value, Path):
         return {"file_sha256": file_digest(value)} if value.is_file() else str(value)
     if isinstance(value, dict):
-        return {str(k): hashable(v) for k, v in value.items()}
+        return {str(k): hashable(v, identity) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [hashable(v) for v in value]
+        return [hashable(v, identity) for v in value]
     return value
 
 
 def stage_hash(kind: str, version: str, config: BaseModel, input_ids: dict[str, str]) -> str:
     """12-hex id of a stage from its kind, code version, config and upstream stage ids."""
-    payload = {"kind": kind, "version": version, "config": hashable(config), "inputs": input_ids}
+    payload = {"kind": kind, "version": version, "config": hashable(config, identity=True),
+               "inputs": input_ids}
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 

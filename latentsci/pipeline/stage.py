@@ -5,15 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
 
 class StageConfig(BaseModel):
-    """Base of every stage's parameters: unknown keys are refused, values are frozen."""
+    """Base of every stage's parameters: unknown keys are refused, values are frozen.
+
+    `execution_fields` name the settings that say how a stage runs (workers, resources,
+    checkpoint cadence), not what it computes: they stay out of the stage's id, so changing them
+    keeps a finished stage and lets an interrupted one resume instead of starting over."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    execution_fields: ClassVar[frozenset[str]] = frozenset()
+
+
+TRAINING_EXECUTION_FIELDS = frozenset({
+    "num_workers", "use_gpu", "cpus_per_worker", "mixed_precision", "max_failures",
+    "checkpoint_every_steps"})
+"""How a Ray Train stage runs; a resume may change any of them."""
 
 
 def _resolved(path: Path, info: ValidationInfo) -> Path:

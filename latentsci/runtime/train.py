@@ -66,11 +66,14 @@ def fit_and_export(loop: Callable[[dict], object], config: dict, name: str, stor
     return json.loads((Path(model_dir) / "meta.json").read_text())["history"]
 
 
-def resume_point(meta: dict) -> tuple[int, int]:
-    """(epoch to train next, batches of it already done) from a checkpoint's meta: a checkpoint
-    written mid-epoch records `batches_done`, one written at an epoch's end records None."""
+def resume_point(meta: dict, world: int) -> tuple[int, int]:
+    """(epoch to train next, batches of it already done per worker) from a checkpoint's meta: a
+    checkpoint written mid-epoch records `batches_done`, one written at an epoch's end None.
+    A resume on a different number of workers skips the same share of the epoch."""
     done = meta.get("batches_done")
-    return (meta["epoch"] + 1, 0) if done is None else (meta["epoch"], done)
+    if done is None:
+        return meta["epoch"] + 1, 0
+    return meta["epoch"], done * meta.get("world", world) // world
 
 
 def cosine_lr(lr: float, epoch: int, epochs: int) -> float:

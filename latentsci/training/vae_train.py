@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from latentsci.models.checkpoint import load_checkpoint, save_checkpoint
 from latentsci.models.factory import MoleculeVAEConfig, build_molecule_vae
 from latentsci.models.schedules import KLSchedule
 from latentsci.models.selfies_vocab import SelfiesVocabulary
-from latentsci.pipeline.stage import StageConfig
+from latentsci.pipeline.stage import TRAINING_EXECUTION_FIELDS, StageConfig
 from latentsci.runtime import train as rt
 from latentsci.training.vae_steps import (
     EpochStats,
@@ -53,6 +53,7 @@ class TrainConfig(StageConfig):
     mixed_precision: bool = True  # bf16 autocast on GPU workers; ignored on CPU
     max_failures: int = Field(default=1, ge=0)
     checkpoint_every_steps: int | None = Field(default=None, gt=0)  # None: once per epoch
+    execution_fields: ClassVar[frozenset[str]] = TRAINING_EXECUTION_FIELDS
 
     @field_validator("model")
     @classmethod
@@ -88,7 +89,7 @@ def _validate(model, valid_smiles: list[str], seed: int) -> dict[str, float]:
             "active_units": float(active_units(mu[np.isfinite(mu).all(1)]))}
 
 
-def _resume(model) -> tuple[int, int, int, list, dict | None]:
+def _resume(model, world: int) -> tuple[int, int, int, list, dict | None]:
     """Restore weights from the run's latest checkpoint: (epoch, batches done in it, step,
     history, optimizer state to load once the model sits on its device)."""
     with rt.latest_checkpoint() as folder:
@@ -98,7 +99,7 @@ def _resume(model) -> tuple[int, int, int, list, dict | None]:
         model.load_state_dict(resumed.state_dict())
         optimizer_state = torch.load(folder / "optimizer.pt", map_location="cpu",
                                      weights_only=True)
-    epoch, done = rt.resume_point(meta)
+    epoch, done = rt.resume_point(meta, world)
     return epoch, done, meta["step"], meta["history"], optimizer_state
 
 
@@ -135,7 +136,7 @@ def worker_loop(cfg: dict) -> None:
     model.vocab = vocab
     if model.property_head is not None and props:
         model.property_head.fit_scale(np.asarray(props, dtype=np.float64))
-    start_epoch, skip, step, history, optimizer_state = _resume(model)
+    start_epoch, skip, step, history, optimizer_state = _resume(model, world)
     start = (start_epoch, step)
     wrapped = rt.prepare(model)
     # Built after prepare: a loaded state lands on the device the parameters now live on.
@@ -150,7 +151,7 @@ def worker_loop(cfg: dict) -> None:
         def write(folder: Path) -> None:
             save_checkpoint(folder, model, config.model, vocab,
                             {"epoch": epoch, "batches_done": batches_done, "step": step,
-                             "history": history})
+                             "world": world, "history": history})
             torch.save(optimizer.state_dict(), folder / "optimizer.pt")
         return write if rank == 0 else None
 
