@@ -1,7 +1,7 @@
 """MLflow tracking: one parent run per pipeline run, one nested run per stage.
 
-Only the driver talks to MLflow (workers return their metrics), so an embedded SQLite file never
-sees concurrent writers. `MLFLOW_TRACKING_URI` points a cluster run at a real MLflow server.
+Only the driver talks to MLflow (workers return their metrics, and live training curves are read
+from checkpoints by a driver thread), so an embedded SQLite file has a single writing process. `MLFLOW_TRACKING_URI` points a cluster run at a real MLflow server.
 """
 
 from __future__ import annotations
@@ -85,11 +85,19 @@ class Tracker:
         """Attach a file (plot, report, manifest) to the active run."""
         self.mlflow.log_artifact(str(path), artifact_path=subdir)
 
-    def log_series(self, rows: list[dict], step_key: str = "epoch") -> None:
-        """Per-epoch metrics with their step, so MLflow draws curves."""
-        for row in rows:
-            self.log_metrics({k: v for k, v in row.items() if k != step_key},
-                             step=int(row[step_key]))
+    def log_step(self, run_id: str, metrics: dict[str, float], step: int) -> None:
+        """Numeric metrics of one step of a given run; safe from any thread, because it names
+        the run instead of relying on MLflow's per-thread active run."""
+        import time
+
+        from mlflow.entities import Metric
+        from mlflow.tracking import MlflowClient
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()
+                 if isinstance(v, (int, float))]
+        for start in range(0, len(batch), 1000):  # MLflow's limit per batch
+            MlflowClient(self.uri).log_batch(run_id, metrics=batch[start : start + 1000])
 
     def log_torch_model(self, model, name: str = "model") -> None:
         """The model in MLflow's PyTorch flavour (mlflow.pytorch.load_model); pickled, because its

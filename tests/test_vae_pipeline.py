@@ -93,6 +93,7 @@ def test_vae_pipeline(ray_cluster, tmp_path):
     client = MlflowClient(tracking_uri=f"sqlite:///{run_dir}/mlflow.db")
     train_run = stages["train"]["mlflow_run_id"]
     assert [m.step for m in client.get_metric_history(train_run, "loss")] == [0, 1]
+    assert "[train] epoch 2/2: loss " in result.stdout  # one console line per epoch
     kl_dims = [client.get_metric_history(train_run, f"kl_dim_{d:03d}") for d in range(8)]
     assert all([m.step for m in h] == [0, 1] for h in kl_dims)
     assert client.get_metric_history(train_run, "kl_dim_008") == []

@@ -171,7 +171,7 @@ def train_autoencoder(config: AutoencoderStageConfig, ctx: StageContext) -> Stag
     model_dir = ctx.out_dir / "model"
     history = train_field_model(initial, {"dataset": "frames", "kwargs": {
         "fields_path": fields, "trajectories": train_ids}}, config, ctx.name, ctx.state_dir,
-        model_dir)
+        model_dir, ctx.epoch_logger(config.epochs, ("loss", "examples_per_s")))
     trained, _ = load_model(model_dir)
     grid = tuple(source.shape[3:])
     held_out = test_ids or train_ids
@@ -186,7 +186,6 @@ def train_autoencoder(config: AutoencoderStageConfig, ctx: StageContext) -> Stag
              rollout_frames(example, {"reconstruction": recon}, [0],
                             ctx.out_dir / "reconstruction.png", title="autoencoder")]
     if ctx.tracker is not None:
-        ctx.tracker.log_series(history)
         ctx.tracker.log_folder(model_dir, "autoencoder")
     return StageResult(outputs={"autoencoder": str(model_dir)}, metrics=metrics, artifacts=plots)
 
@@ -250,10 +249,10 @@ def train_surrogate(config: SurrogateStageConfig, ctx: StageContext) -> StageRes
     model_dir = ctx.out_dir / "model"
     history = train_field_model(initial, {"dataset": "windows", "kwargs": {
         "store_path": store_path, "trajectories": trajectories, "history": config.history}},
-        config, ctx.name, ctx.state_dir, model_dir)
+        config, ctx.name, ctx.state_dir, model_dir,
+        ctx.epoch_logger(config.epochs, ("loss", "examples_per_s")))
     plot = training_curves(history, ["loss", "examples_per_s"], ctx.out_dir / "curves.png")
     if ctx.tracker is not None:
-        ctx.tracker.log_series(history)
         ctx.tracker.log_folder(model_dir, "surrogate")
     return StageResult(outputs={"surrogate": str(model_dir)},
                        metrics={"final_loss": history[-1]["loss"],

@@ -107,6 +107,12 @@ def _latent_map(store: LatentStore, path, title: str = "Morgan counts", sample: 
                       path, title=title)
 
 
+def _flat_epoch(row: dict) -> dict:
+    """An epoch's row with its KL per latent dimension as one metric each (kl_dim_000, ...)."""
+    per_dim = {f"kl_dim_{d:03d}": v for d, v in enumerate(row.get("kl_per_dim", []))}
+    return {**{k: v for k, v in row.items() if k != "kl_per_dim"}, **per_dim}
+
+
 def train(config: TrainConfig, ctx: StageContext) -> StageResult:
     """Train the molecule VAE data-parallel on Ray Train; rerunning resumes from a checkpoint."""
     table = _molecules(ctx)
@@ -122,18 +128,17 @@ def train(config: TrainConfig, ctx: StageContext) -> StageResult:
     valid = held_out["smiles"].sample(min(len(held_out), config.validation_molecules),
                                       random_state=config.seed).tolist()
     model_dir = ctx.out_dir / "model"
+    log_epoch = ctx.epoch_logger(config.epochs, ("loss", "recon", "kl", "recon_accuracy",
+                                                 "active_units", "molecules_per_s"))
     history = train_molecule_vae(train_rows["smiles"].tolist(), props, valid, config,
                                  name=ctx.name, storage=ctx.state_dir, model_dir=model_dir,
-                                 vocab_smiles=vocab_smiles)
+                                 vocab_smiles=vocab_smiles,
+                                 on_epoch=lambda row: log_epoch(_flat_epoch(row)))
     curves = [{k: v for k, v in row.items() if k != "kl_per_dim"} for row in history]
-    per_dim = [{"epoch": row["epoch"], **{f"kl_dim_{d:03d}": v for d, v in
-                                          enumerate(row.get("kl_per_dim", []))}} for row in history]
     plots = [training_curves(curves, ["loss", "recon", "kl", "recon_accuracy", "active_units",
                                       "molecules_per_s"], ctx.out_dir / "training_curves.png"),
              kl_per_dimension(history[-1]["kl_per_dim"], ctx.out_dir / "kl_per_dim.png")]
     if ctx.tracker is not None:
-        ctx.tracker.log_series(curves)
-        ctx.tracker.log_series(per_dim)  # KL of each latent dimension, per epoch
         ctx.tracker.log_torch_model(MoleculeVAE.load(str(model_dir)))
         ctx.tracker.log_folder(model_dir, "checkpoint")  # MoleculeVAE.load("runs:/ID/checkpoint")
     # Curves carry their epoch as step; the stage summary gets its own names.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import ClassVar
@@ -144,9 +145,11 @@ def field_worker_loop(cfg: dict) -> None:
 
 
 def train_field_model(initial: Path, data: dict, config: FieldTrainConfig, name: str,
-                      storage: Path, model_dir: Path) -> list[dict]:
+                      storage: Path, model_dir: Path,
+                      on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
     """Train the model saved at `initial` on Ray Train (resuming a run of the same name);
-    the final model goes to `model_dir` and the per-epoch history is returned."""
+    the final model goes to `model_dir` and the per-epoch history is returned (and handed to
+    `on_epoch` row by row as training goes)."""
     # Stage configs extend FieldTrainConfig with model sizes; the loop needs only the training part.
     train = {name: getattr(config, name) for name in FieldTrainConfig.model_fields}
     loop_config = {"train": train, "data": data, "initial": str(initial)}
@@ -155,7 +158,7 @@ def train_field_model(initial: Path, data: dict, config: FieldTrainConfig, name:
                              cpus_per_worker=config.cpus_per_worker,
                              max_failures=config.max_failures,
                              fatal=(FloatingPointError, FieldTrainingError),
-                             error=FieldTrainingError)
+                             error=FieldTrainingError, on_epoch=on_epoch)
 
 
 def sample_frames(source, trajectories: list[int], limit: int = 256, seed: int = 0) -> np.ndarray:

@@ -98,6 +98,18 @@ class StageContext:
         return {"stage": self.name, "config_hash": self.config_hash,
                 "mlflow_run_id": self.mlflow_run_id}
 
+    def epoch_logger(self, epochs: int, show: tuple[str, ...]) -> Callable[[dict], None]:
+        """A training stage's per-epoch callback: the epoch's numbers to this stage's MLflow run
+        (step = epoch) and one console line with the `show` metrics, while training runs."""
+        def log(row: dict) -> None:
+            epoch = int(row["epoch"])
+            if self.tracker is not None and self.mlflow_run_id:
+                self.tracker.log_step(self.mlflow_run_id,
+                                      {k: v for k, v in row.items() if k != "epoch"}, epoch)
+            shown = ", ".join(f"{k} {row[k]:.4g}" for k in show if isinstance(row.get(k), float | int))
+            print(f"[{self.name}] epoch {epoch + 1}/{epochs}: {shown}", flush=True)
+        return log
+
     def input(self, stage: str) -> StageRecord:
         """The record of an upstream stage this one declared in `needs`."""
         return self.inputs[stage]

@@ -38,21 +38,28 @@ def fit_and_export(loop: Callable[[dict], object], config: dict, name: str, stor
                    model_dir: Path, *, num_workers: int, use_gpu: bool, cpus_per_worker: float,
                    max_failures: int,
                    fatal: type[BaseException] | tuple[type[BaseException], ...],
-                   error: type[Exception]) -> list[dict]:
+                   error: type[Exception],
+                   on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
     """fit(), then copy the final checkpoint to `model_dir` and return its meta.json history.
 
-    A worker that raised `fatal` (e.g. a non-finite loss) becomes one line of `error`, naming
-    where the last good checkpoint stays (or that there is none yet)."""
+    `on_epoch` gets each history row once, in order: live while training runs (read from the
+    checkpoints), the rest at the end. A worker that raised `fatal` (e.g. a non-finite loss)
+    becomes one line of `error`, naming where the last good checkpoint stays (or that there is
+    none yet)."""
     import json
 
     from latentsci.runtime.cluster import require_gpus
+    from latentsci.runtime.follow import EpochFeed, following
+
+    feed = EpochFeed(on_epoch or (lambda row: None))
 
     if use_gpu:
         require_gpus(f"training {name!r} (use_gpu = true, {num_workers} workers)", num_workers)
     try:
-        result = fit(loop, config, name=name, storage_path=storage_path, num_workers=num_workers,
-                     use_gpu=use_gpu, resources_per_worker={"CPU": cpus_per_worker},
-                     max_failures=max_failures)
+        with following(Path(storage_path) / name, feed):
+            result = fit(loop, config, name=name, storage_path=storage_path,
+                         num_workers=num_workers, use_gpu=use_gpu,
+                         resources_per_worker={"CPU": cpus_per_worker}, max_failures=max_failures)
     except Exception as exc:
         bad = [e for e in worker_failures(exc).values() if isinstance(e, fatal)]
         if bad:
@@ -63,7 +70,9 @@ def fit_and_export(loop: Callable[[dict], object], config: dict, name: str, stor
         raise
     result.checkpoint.to_directory(str(model_dir))
     (Path(model_dir) / "optimizer.pt").unlink(missing_ok=True)  # resuming reads Ray's copy
-    return json.loads((Path(model_dir) / "meta.json").read_text())["history"]
+    history = json.loads((Path(model_dir) / "meta.json").read_text())["history"]
+    feed.offer(history)
+    return history
 
 
 def resume_point(meta: dict, world: int) -> tuple[int, int]:

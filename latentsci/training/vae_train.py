@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -180,10 +181,12 @@ def worker_loop(cfg: dict) -> None:
 def train_molecule_vae(smiles: list[str], properties: list[list[float]] | None,
                        valid_smiles: list[str], config: TrainConfig, name: str,
                        storage: Path, model_dir: Path,
-                       vocab_smiles: list[str] | None = None) -> list[dict]:
+                       vocab_smiles: list[str] | None = None,
+                       on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
     """Train on Ray Train, resuming a run of the same name under `storage`; the final model is
     copied to `model_dir` and the per-epoch history returned. The SELFIES vocabulary comes from
-    `vocab_smiles` (the whole train split when training on a subsample) or the training set."""
+    `vocab_smiles` (the whole train split when training on a subsample) or the training set.
+    `on_epoch` gets each epoch's row while training runs."""
     vocab = SelfiesVocabulary.build(vocab_smiles or smiles, max_len=config.max_len)
     loop_config = {"train": config.model_dump(), "vocab": vocab.to_dict(), "smiles": smiles,
                    "properties": properties, "valid_smiles": valid_smiles}
@@ -191,4 +194,4 @@ def train_molecule_vae(smiles: list[str], properties: list[list[float]] | None,
                              num_workers=config.num_workers, use_gpu=config.use_gpu,
                              cpus_per_worker=config.cpus_per_worker,
                              max_failures=config.max_failures, fatal=NonFiniteLoss,
-                             error=TrainingError)
+                             error=TrainingError, on_epoch=on_epoch)

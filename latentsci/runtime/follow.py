@@ -1,0 +1,66 @@
+"""Live training curves: the driver reads each new epoch from the run's checkpoints while Ray Train
+runs, so MLflow and the console show progress during a long run, not only after it.
+
+Checkpoints already land in the run's storage folder (shared storage on a cluster), and each
+carries the run's history, so nothing extra travels from the workers.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class EpochFeed:
+    """Hands each epoch of a run's history to `on_epoch` once, in order, from whichever source
+    shows it first (a checkpoint seen while training, or the final history)."""
+
+    def __init__(self, on_epoch: Callable[[dict], None]):
+        self.on_epoch = on_epoch
+        self.last = -1  # the last epoch handed on
+        self.lock = threading.Lock()
+
+    def offer(self, history: list[dict]) -> None:
+        """Hand on the epochs of `history` that come after the last one handed on."""
+        with self.lock:
+            for row in history:
+                if int(row["epoch"]) > self.last:
+                    self.on_epoch(row)
+                    self.last = int(row["epoch"])
+
+
+def newest_history(run_folder: Path) -> list[dict]:
+    """The history in the newest readable checkpoint of a run ([] while there is none); a
+    checkpoint still being copied or already pruned is skipped."""
+    for folder in sorted(Path(run_folder).glob("checkpoint_*"), reverse=True):
+        try:
+            return json.loads((folder / "meta.json").read_text())["history"]
+        except (OSError, ValueError, KeyError):
+            continue
+    return []
+
+
+@contextmanager
+def following(run_folder: Path, feed: EpochFeed, every_s: float = 5.0) -> Iterator[None]:
+    """While the block runs, offer the newest checkpoint's history to `feed` every `every_s`."""
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.wait(every_s):
+            try:
+                feed.offer(newest_history(run_folder))
+            except Exception as exc:  # never stop training over a curve; the end delivers the rest
+                warnings.warn(f"live training curves stopped: {exc}", stacklevel=1)
+                return
+
+    thread = threading.Thread(target=poll, name="epoch-feed", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
