@@ -63,6 +63,15 @@ def test_every_preset_keeps_a_pattern_from_the_default_initial_state():
     assert alive.all(), [n for n, a in zip(names, alive) if not a]
 
 
+def test_bigger_domains_are_seeded_as_densely_so_gliders_survive():
+    assert GrayScottConfig().blobs() == 4 and GrayScottConfig(resolution=128).blobs() == 16
+    assert GrayScottConfig(resolution=128, seeds_per_field=4).blobs() == 4  # explicit count
+    # gliders seeds 6, 8, 9 and 11 died by t = 2000 on 128 x 128 from 4 blobs
+    config = GrayScottConfig(resolution=128, t_final=2000.0, frames=1)
+    v = simulate_gray_scott(config, [6, 8, 9, 11], ["gliders"] * 4)[:, -1, 1]
+    assert (v.flatten(1).std(1) > 1e-3).all()
+
+
 def test_unknown_preset_is_one_clear_error():
     with pytest.raises(ValueError, match="unknown Gray-Scott preset 'stripes'"):
         GrayScottConfig(presets=["stripes"])

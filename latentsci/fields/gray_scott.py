@@ -35,7 +35,10 @@ class GrayScottConfig(BaseModel):
     warmup: float = Field(default=0.0, ge=0)  # time simulated before the first saved frame
     t_final: float = Field(default=2000.0, gt=0)
     frames: int = Field(default=20, ge=1)
-    seeds_per_field: int = Field(default=4, ge=1)  # Gaussian blobs in the initial state
+    # Gaussian blobs in the initial state: `blob_density` per unit of domain area (about 4 on the
+    # 64 x 64 default), or exactly `seeds_per_field` when given.
+    blob_density: float = Field(default=10.0, gt=0)
+    seeds_per_field: int | None = Field(default=None, ge=1)
     blob_width: float = Field(default=0.03, gt=0)  # their standard deviation, in domain units
     double: bool = False
 
@@ -50,6 +53,13 @@ class GrayScottConfig(BaseModel):
                 raise ValueError(f"unknown Gray-Scott preset {name!r} (known: "
                                  f"{', '.join(PRESETS)}, or 'F,k')") from None
         return presets
+
+    def blobs(self) -> int:
+        """Blobs per initial state: as many per area on any grid, so a bigger domain is seeded
+        as densely (too few blobs on 128 x 128 let the gliders preset die out)."""
+        if self.seeds_per_field is not None:
+            return self.seeds_per_field
+        return max(1, round(self.blob_density * (self.resolution * self.dx) ** 2))
 
     @model_validator(mode="after")
     def _whole_steps(self) -> GrayScottConfig:
@@ -77,9 +87,11 @@ def seeded_state(n: int, blobs: int, generator: torch.Generator, dtype=torch.flo
     standard deviation `width` cells, u lowered by up to 0.5 under them) and 1% noise.
 
     Both amplitudes are needed: the low-feed presets (gliders) only grow from weak seeds, the
-    high-feed ones (bubbles, worms) from strong. Gliders also need small, few seeds: with 8 blobs
-    of 5 cells, about half the seeds died to the uniform state at 64 x 64; 4 blobs of 3 cells
-    (0.03 at dx 0.01) kept all 12 seeds of every preset alive (bench/RESULTS.md)."""
+    high-feed ones (bubbles, worms) from strong. Gliders also need small seeds at the right
+    density: with 8 blobs of 5 cells, about half the seeds died to the uniform state at 64 x 64;
+    4 blobs of 3 cells (0.03 at dx 0.01) kept all 12 seeds of every preset alive. Too few die
+    too: at 128 x 128, 4 blobs kept 8 of 12 gliders seeds, 16 (the same density) all 12
+    (bench/RESULTS.md)."""
     x = torch.arange(n, dtype=dtype)
     u_dip = torch.zeros(n, n, dtype=dtype)
     v = torch.zeros(n, n, dtype=dtype)
@@ -126,7 +138,7 @@ def simulate_gray_scott(config: GrayScottConfig, seeds: list[int], presets: list
                         device: str = "cpu") -> torch.Tensor:
     """Trajectories (batch, time, 2, x, y) with channels (u, v), one preset per trajectory."""
     real = torch.float64 if config.double else torch.float32
-    state = torch.stack([seeded_state(config.resolution, config.seeds_per_field,
+    state = torch.stack([seeded_state(config.resolution, config.blobs(),
                                       torch.Generator().manual_seed(s), real,
                                       config.blob_width / config.dx) for s in seeds])
     feed, kill = zip(*(feed_kill(p) for p in presets))
