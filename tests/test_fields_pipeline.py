@@ -136,10 +136,12 @@ def test_gray_scott_pipeline_carries_feed_and_kill_and_reruns_nothing(ray_cluste
     assert np.isfinite(metrics["recon_vrmse"]) and len(metrics["flow/vrmse_by_lead"]) == 5
     # more threads and workers say how to run, not what to compute: nothing reruns
     pipeline = tmp_path / "gray_scott.toml"
-    pipeline.write_text(pipeline.read_text()
-                        .replace('kind = "simulate"\n', 'kind = "simulate"\ncpus_per_task = 2\n')
-                        .replace('kind = "train_autoencoder"\n',
-                                 'kind = "train_autoencoder"\nnum_workers = 2\n'))
+    text = pipeline.read_text()
+    edited = (text.replace('kind = "simulate"\n', 'kind = "simulate"\ncpus_per_task = 2\n')
+              .replace('kind = "train_autoencoder"\n',
+                       'kind = "train_autoencoder"\nnum_workers = 2\n'))
+    assert edited.count("cpus_per_task = 2") == edited.count("num_workers = 2") == 1
+    pipeline.write_text(edited)
     again = _cli_run(pipeline, run_dir, ray_cluster)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("unchanged") == len(stages), again.stdout  # simulate included

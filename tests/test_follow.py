@@ -1,4 +1,4 @@
-"""Live training curves: each epoch read from the run's checkpoints once, in order, while training."""
+"""Live training curves: each epoch read from the run's checkpoints once, in order."""
 
 import json
 import time
@@ -32,6 +32,7 @@ def test_each_epoch_is_handed_on_once_live_and_the_rest_at_the_end(tmp_path):
         assert _wait_for(lambda: [r["epoch"] for r in seen] == [0])
         _checkpoint(run, "2026-01-01_00-00-02", 3)
         assert _wait_for(lambda: [r["epoch"] for r in seen] == [0, 1, 2])
+        (run / "checkpoint_manager_snapshot.json").write_text("{}")  # Ray's file, not a folder
     feed.offer([{"epoch": e, "loss": 0.0} for e in range(5)])  # the final history
     assert [r["epoch"] for r in seen] == [0, 1, 2, 3, 4]
 
@@ -45,6 +46,18 @@ def test_a_checkpoint_still_being_written_falls_back_to_the_previous_one(tmp_pat
     assert [r["epoch"] for r in newest_history(run)] == [0, 1]
 
 
+def test_epochs_finished_just_before_a_crash_are_still_handed_on(tmp_path):
+    run = tmp_path / "train"
+    seen = []
+    try:
+        with following(run, EpochFeed(seen.append), every_s=60):  # no poll before the crash
+            _checkpoint(run, "2026-01-01_00-00-01", 2)
+            raise RuntimeError("worker group lost")
+    except RuntimeError:
+        pass
+    assert [r["epoch"] for r in seen] == [0, 1]
+
+
 def test_a_failing_callback_stops_the_live_feed_with_a_warning_not_the_run(tmp_path, recwarn):
     run = tmp_path / "train"
     _checkpoint(run, "2026-01-01_00-00-01", 1)
@@ -52,6 +65,6 @@ def test_a_failing_callback_stops_the_live_feed_with_a_warning_not_the_run(tmp_p
     def broken(row):
         raise OSError("tracking server unreachable")
 
+    expected = "live training curves stopped: tracking server unreachable"
     with following(run, EpochFeed(broken), every_s=0.02):
-        assert _wait_for(lambda: len(recwarn) > 0)
-    assert "live training curves stopped: tracking server unreachable" in str(recwarn[0].message)
+        assert _wait_for(lambda: any(expected in str(w.message) for w in recwarn))

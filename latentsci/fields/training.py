@@ -21,7 +21,7 @@ import torch
 from pydantic import Field
 
 from latentsci.errors import LatentsciError
-from latentsci.pipeline.stage import TRAINING_EXECUTION_FIELDS, StageConfig
+from latentsci.pipeline.stage import StageConfig
 from latentsci.runtime import train as rt
 
 
@@ -42,7 +42,7 @@ class FieldTrainConfig(StageConfig):
     mixed_precision: bool = True  # bf16 autocast on GPU workers; ignored on CPU
     max_failures: int = Field(default=1, ge=0)
     checkpoint_every_steps: int | None = Field(default=None, gt=0)  # None: once per epoch
-    execution_fields: ClassVar[frozenset[str]] = TRAINING_EXECUTION_FIELDS
+    execution_fields: ClassVar[frozenset[str]] = rt.TRAINING_EXECUTION_FIELDS
 
 
 def _loader(spec: dict, rank: int, world: int) -> tuple[torch.Tensor, ...]:

@@ -20,11 +20,13 @@ class StageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     execution_fields: ClassVar[frozenset[str]] = frozenset()
 
-
-TRAINING_EXECUTION_FIELDS = frozenset({
-    "num_workers", "use_gpu", "cpus_per_worker", "mixed_precision", "max_failures",
-    "checkpoint_every_steps"})
-"""How a Ray Train stage runs; a resume may change any of them."""
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """A misspelt execution field would silently stay in the id: refuse it at import."""
+        super().__pydantic_init_subclass__(**kwargs)
+        unknown = cls.execution_fields - set(cls.model_fields)
+        if unknown:
+            raise TypeError(f"{cls.__name__}.execution_fields names no field: {sorted(unknown)}")
 
 
 def _resolved(path: Path, info: ValidationInfo) -> Path:
@@ -106,7 +108,8 @@ class StageContext:
             if self.tracker is not None and self.mlflow_run_id:
                 self.tracker.log_step(self.mlflow_run_id,
                                       {k: v for k, v in row.items() if k != "epoch"}, epoch)
-            shown = ", ".join(f"{k} {row[k]:.4g}" for k in show if isinstance(row.get(k), float | int))
+            shown = ", ".join(f"{k} {row[k]:.4g}" for k in show
+                              if isinstance(row.get(k), float | int))
             print(f"[{self.name}] epoch {epoch + 1}/{epochs}: {shown}", flush=True)
         return log
 

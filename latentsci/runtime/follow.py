@@ -19,7 +19,7 @@ class EpochFeed:
     """Hands each epoch of a run's history to `on_epoch` once, in order, from whichever source
     shows it first (a checkpoint seen while training, or the final history)."""
 
-    def __init__(self, on_epoch: Callable[[dict], None]):
+    def __init__(self, on_epoch: Callable[[dict], None]) -> None:
         self.on_epoch = on_epoch
         self.last = -1  # the last epoch handed on
         self.lock = threading.Lock()
@@ -36,7 +36,8 @@ class EpochFeed:
 def newest_history(run_folder: Path) -> list[dict]:
     """The history in the newest readable checkpoint of a run ([] while there is none); a
     checkpoint still being copied or already pruned is skipped."""
-    for folder in sorted(Path(run_folder).glob("checkpoint_*"), reverse=True):
+    folders = [p for p in Path(run_folder).glob("checkpoint_*") if p.is_dir()]
+    for folder in sorted(folders, reverse=True):
         try:
             return json.loads((folder / "meta.json").read_text())["history"]
         except (OSError, ValueError, KeyError):
@@ -44,18 +45,25 @@ def newest_history(run_folder: Path) -> list[dict]:
     return []
 
 
+def _offer_newest(run_folder: Path, feed: EpochFeed) -> bool:
+    """Offer the newest history; False (with a warning) if handing it on failed."""
+    try:
+        feed.offer(newest_history(run_folder))
+        return True
+    except Exception as exc:  # a curve must never stop training
+        warnings.warn(f"live training curves stopped: {exc}", stacklevel=1)
+        return False
+
+
 @contextmanager
 def following(run_folder: Path, feed: EpochFeed, every_s: float = 5.0) -> Iterator[None]:
-    """While the block runs, offer the newest checkpoint's history to `feed` every `every_s`."""
+    """While the block runs, offer the newest checkpoint's history to `feed` every `every_s`,
+    and once more when it ends (so a crashed run still logs the epochs it finished)."""
     stop = threading.Event()
 
     def poll() -> None:
-        while not stop.wait(every_s):
-            try:
-                feed.offer(newest_history(run_folder))
-            except Exception as exc:  # never stop training over a curve; the end delivers the rest
-                warnings.warn(f"live training curves stopped: {exc}", stacklevel=1)
-                return
+        while not stop.wait(every_s) and _offer_newest(run_folder, feed):
+            pass
 
     thread = threading.Thread(target=poll, name="epoch-feed", daemon=True)
     thread.start()
@@ -64,3 +72,4 @@ def following(run_folder: Path, feed: EpochFeed, every_s: float = 5.0) -> Iterat
     finally:
         stop.set()
         thread.join()
+        _offer_newest(run_folder, feed)

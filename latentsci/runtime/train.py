@@ -15,6 +15,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+TRAINING_EXECUTION_FIELDS = frozenset({
+    "num_workers", "use_gpu", "cpus_per_worker", "mixed_precision", "max_failures",
+    "checkpoint_every_steps"})
+"""How a Ray Train stage runs rather than what it trains: kept out of stage ids, so a rerun may
+change them and still resume (`num_workers` does change the global batch, batch_size x workers)."""
+
+
 def fit(loop: Callable[[dict], object], config: dict, name: str, storage_path: Path,
         num_workers: int = 1, use_gpu: bool = False, resources_per_worker: dict | None = None,
         max_failures: int = 1, num_to_keep: int = 2):
@@ -65,7 +72,8 @@ def fit_and_export(loop: Callable[[dict], object], config: dict, name: str, stor
         if bad:
             run = Path(storage_path) / name
             kept = (f"the last good checkpoint is kept under {run}"
-                    if any(run.glob("checkpoint_*")) else "no checkpoint was written before it")
+                    if any(p.is_dir() for p in run.glob("checkpoint_*"))
+                    else "no checkpoint was written before it")
             raise error(f"training stopped: {bad[0]}; {kept}") from None
         raise
     result.checkpoint.to_directory(str(model_dir))
@@ -78,11 +86,12 @@ def fit_and_export(loop: Callable[[dict], object], config: dict, name: str, stor
 def resume_point(meta: dict, world: int) -> tuple[int, int]:
     """(epoch to train next, batches of it already done per worker) from a checkpoint's meta: a
     checkpoint written mid-epoch records `batches_done`, one written at an epoch's end None.
-    A resume on a different number of workers skips the same share of the epoch."""
+    A resume on another number of workers restarts the interrupted epoch: its data are split
+    differently, so no batch count of the old split marks the same place."""
     done = meta.get("batches_done")
     if done is None:
         return meta["epoch"] + 1, 0
-    return meta["epoch"], done * meta.get("world", world) // world
+    return meta["epoch"], done if meta.get("world", world) == world else 0
 
 
 def cosine_lr(lr: float, epoch: int, epochs: int) -> float:

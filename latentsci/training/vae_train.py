@@ -18,7 +18,7 @@ from latentsci.models.checkpoint import load_checkpoint, save_checkpoint
 from latentsci.models.factory import MoleculeVAEConfig, build_molecule_vae
 from latentsci.models.schedules import KLSchedule
 from latentsci.models.selfies_vocab import SelfiesVocabulary
-from latentsci.pipeline.stage import TRAINING_EXECUTION_FIELDS, StageConfig
+from latentsci.pipeline.stage import StageConfig
 from latentsci.runtime import train as rt
 from latentsci.training.vae_steps import (
     EpochStats,
@@ -54,7 +54,7 @@ class TrainConfig(StageConfig):
     mixed_precision: bool = True  # bf16 autocast on GPU workers; ignored on CPU
     max_failures: int = Field(default=1, ge=0)
     checkpoint_every_steps: int | None = Field(default=None, gt=0)  # None: once per epoch
-    execution_fields: ClassVar[frozenset[str]] = TRAINING_EXECUTION_FIELDS
+    execution_fields: ClassVar[frozenset[str]] = rt.TRAINING_EXECUTION_FIELDS
 
     @field_validator("model")
     @classmethod
@@ -106,16 +106,18 @@ def _resume(model, world: int) -> tuple[int, int, int, list, dict | None]:
 
 def _epoch_lr(config: TrainConfig, epoch: int) -> float:
     """The learning rate an epoch trains at under the configured decay."""
-    return rt.cosine_lr(config.lr, epoch, config.epochs) if config.lr_decay == "cosine" else config.lr
+    if config.lr_decay == "cosine":
+        return rt.cosine_lr(config.lr, epoch, config.epochs)
+    return config.lr
 
 
 def _epoch_metrics(epoch: int, step: int, stats: EpochStats, world: int, rejected: int,
-                   config: TrainConfig, start: tuple[int, int]) -> dict:
+                   config: TrainConfig, start: tuple[int, int], lr: float) -> dict:
     """What every rank reports at the end of an epoch."""
     return {"epoch": epoch, "step": step, "loss": stats.loss, "recon": stats.recon,
             "kl": stats.kl, "token_accuracy": stats.token_accuracy,
             "molecules_per_s": stats.molecules_per_s * world, "rejected": rejected,
-            "beta": config.kl.at(step), "lr": _epoch_lr(config, epoch),
+            "beta": config.kl.at(step), "lr": lr,
             "attempt_start_epoch": start[0],
             "attempt_start_step": start[1]}
 
@@ -171,7 +173,8 @@ def worker_loop(cfg: dict) -> None:
                 rt.report({"epoch": epoch, "step": step, "loss": stats.loss, "partial": 1},
                           writer(epoch, span.stop))
         epoch_stats = EpochStats.combine(parts)
-        metrics = _epoch_metrics(epoch, step, epoch_stats, world, rejected, config, start)
+        metrics = _epoch_metrics(epoch, step, epoch_stats, world, rejected, config, start,
+                                 optimizer.param_groups[0]["lr"])  # the rate it trained at
         if rank == 0:
             metrics.update(_validate(model, cfg["valid_smiles"], config.seed))
             history.append({**metrics, "kl_per_dim": epoch_stats.kl_per_dim})
