@@ -179,13 +179,18 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    """Sample molecules from a trained molecule VAE's prior into a SMILES file."""
+    """Sample molecules from a trained molecule VAE (prior or fitted latent Gaussian) to a file."""
     from latentsci.molecule_tasks import sample_molecules
     from latentsci.runtime import show_progress
 
     model = _local_model(args.model)
+    latent = None
+    if args.from_store is not None:
+        from latentsci.models.aggregate import LatentGaussian
+
+        latent = LatentGaussian.from_store(args.from_store, "train", seed=args.seed)
     samples = _on_ray(args.address, lambda: sample_molecules(
-        model, args.n, 500, args.seed, args.temperature, show_progress()))
+        model, args.n, 500, args.seed, args.temperature, show_progress(), latent))
     args.out.write_text("\n".join(samples) + "\n")
     print(f"wrote {len(samples)} molecules to {args.out}")
     return 0
@@ -269,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument("--out", type=Path, required=True, help="SMILES file to write")
     smp.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding")
     smp.add_argument("--seed", type=int, default=0)
+    smp.add_argument("--from-store", type=Path, metavar="STORE",
+                     help="draw z from a Gaussian fitted to this latent store's molecules (its "
+                     "train split if it has one) instead of the N(0, I) prior")
     for p in (enc, smp):
         p.add_argument("--address", help="Ray cluster HOST:PORT or auto (default: RAY_ADDRESS, "
                        "else an embedded local Ray)")

@@ -54,10 +54,13 @@ def encode_block(block: tuple[int, int], store_path: str, model_dir: str,
     return [(part["id"].iloc[i], make_example(part["smiles"].iloc[i], None).reason) for i in bad]
 
 
-def sample_block(block: tuple[int, int], model_dir: str, temperature: float) -> list[str]:
-    """Ray task: `count` molecules from prior draws seeded by the block's own seed."""
+def sample_block(block: tuple[int, int], model_dir: str, temperature: float,
+                 latent=None) -> list[str]:
+    """Ray task: `count` molecules from draws of z (the prior, or `latent`) seeded by the
+    block's own seed."""
     seed, count = block
-    return loaded_model(model_dir).sample(count, temperature=temperature, seed=seed)
+    return loaded_model(model_dir).sample(count, temperature=temperature, seed=seed,
+                                          latent=latent)
 
 
 def evaluate_job(job: str, samples: list[str], train: list[str], test: list[str],
@@ -92,12 +95,14 @@ def encode_table(table: pd.DataFrame, model_dir: str, store_path: Path, properti
 
 
 def sample_molecules(model_dir: str, n: int, per_task: int, seed: int, temperature: float,
-                     progress: bool) -> list[str]:
-    """n prior samples decoded across Ray tasks, each task with its own derived seed."""
+                     progress: bool, latent=None) -> list[str]:
+    """n samples decoded across Ray tasks, each task with its own derived seed; z comes from the
+    prior, or from `latent` (a LatentGaussian fitted to encoded molecules)."""
     from latentsci.runtime import map_batches
 
     blocks = [(seed * 100_003 + i, min(per_task, n - start))
               for i, start in enumerate(range(0, n, per_task))]
     parts = map_batches(sample_block, blocks, desc="sample", progress=progress,
-                        weight=lambda b: b[1], model_dir=model_dir, temperature=temperature)
+                        weight=lambda b: b[1], model_dir=model_dir, temperature=temperature,
+                        latent=latent)
     return [s for part in parts for s in part]

@@ -6,7 +6,9 @@ import torch
 from rdkit import Chem
 
 from latentsci.chem import Reject
+from latentsci.errors import InputDataError
 from latentsci.models import MoleculeVAEConfig, build_molecule_vae
+from latentsci.models.aggregate import LatentGaussian
 from latentsci.models.batching import collate, make_example
 from latentsci.models.featurize import ATOM_DIM, BOND_DIM, mol_to_graph
 from latentsci.models.prior import StandardNormalPrior
@@ -162,3 +164,27 @@ def test_checkpoints_from_before_standardised_property_heads_still_load(tmp_path
     z = np.random.default_rng(0).standard_normal((3, 16)).astype(np.float32)
     np.testing.assert_allclose(loaded.predict_properties(z), model.eval().predict_properties(z),
                                rtol=1e-6)
+
+
+def test_latent_gaussian_matches_the_encoded_cloud_and_samples_reproducibly():
+    rng = np.random.default_rng(0)
+    mix = np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.0, 0.0, 0.3]])
+    z = rng.standard_normal((20000, 3)) @ mix.T + np.array([2.0, -1.0, 0.5])
+    z[5] = np.nan  # a molecule the encoder could not read
+    fitted = LatentGaussian.fit(z)
+    draws = fitted.sample(20000, torch.Generator().manual_seed(1)).double().numpy()
+    assert np.allclose(draws.mean(0), [2.0, -1.0, 0.5], atol=0.03)
+    assert np.allclose(np.cov(draws, rowvar=False), mix @ mix.T, atol=0.03)
+    again = fitted.sample(5, torch.Generator().manual_seed(1))
+    assert torch.equal(again, fitted.sample(5, torch.Generator().manual_seed(1)))
+    with pytest.raises(InputDataError, match="needs more than 3 encoded molecules, got 3"):
+        LatentGaussian.fit(z[:3])
+
+
+def test_sampling_from_a_fitted_latent_gaussian_decodes_every_draw():
+    model = _tiny(SelfiesVocabulary.build(SMILES, max_len=40))
+    dim = model.prior.latent_dim
+    latent = LatentGaussian(np.full(dim, 3.0), 0.1 * np.eye(dim))  # far from N(0, I)
+    out = model.eval().sample(6, temperature=1.0, seed=0, latent=latent)
+    assert len(out) == 6 and all(Chem.MolFromSmiles(s) is not None for s in out)
+    assert out == model.sample(6, temperature=1.0, seed=0, latent=latent)

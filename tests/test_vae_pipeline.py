@@ -52,9 +52,10 @@ def test_vae_pipeline(ray_cluster, tmp_path):
 
         [stages.sample]
         kind = "sample"
-        needs = ["train"]
+        needs = ["train", "encode"]
         n = 20
         per_task = 10
+        latent = "aggregate"
 
         [stages.evaluate]
         kind = "evaluate"
@@ -121,6 +122,16 @@ def test_vae_pipeline(ray_cluster, tmp_path):
                                        str(tmp_path / "s.smi"), "--address", ray_cluster.address),
                          **cli)
     assert out.returncode == 0 and len((tmp_path / "s.smi").read_text().splitlines()) == 7
+    # z drawn from a Gaussian fitted to a store (no split column there: all its rows)
+    out = subprocess.run(latentsci_cmd("sample", "--model", model_dir, "-n", "5", "--out",
+                                       str(tmp_path / "g.smi"), "--from-store",
+                                       str(tmp_path / "cli.zarr"),
+                                       "--address", ray_cluster.address), **cli)
+    assert out.returncode == 0 and len((tmp_path / "g.smi").read_text().splitlines()) == 5
+    out = subprocess.run(latentsci_cmd("sample", "--model", model_dir, "-n", "5", "--out",
+                                       str(tmp_path / "g.smi"), "--from-store",
+                                       str(tmp_path / "missing.zarr")), **cli)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "missing.zarr" in out.stderr
     out = subprocess.run(latentsci_cmd("sample", "--model", str(tmp_path), "-n", "2", "--out",
                                        str(tmp_path / "x.smi")), **cli)
     assert out.returncode == 2

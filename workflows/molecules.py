@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
 from latentsci.chem import DESCRIPTOR_NAMES, process_smiles_batch
-from latentsci.errors import InputDataError
+from latentsci.errors import ConfigError, InputDataError
 from latentsci.ingest import IngestConfig, assemble, batches, summary, write_outputs
 from latentsci.pipeline.driver import main
 from latentsci.metrics.moses import fraction_valid
 from latentsci.models import MoleculeVAE
+from latentsci.models.aggregate import LatentGaussian
 from latentsci.molecule_tasks import embed_block, encode_table, evaluate_job, sample_molecules
 from latentsci.plots import (
     kl_per_dimension,
@@ -186,12 +188,28 @@ class SampleConfig(StageConfig):
     temperature: float = Field(default=1.0, ge=0)  # 1: sample tokens (MOSES VAE); 0: greedy
     seed: int = 0
     per_task: int = Field(default=500, gt=0)
+    # where z comes from: "prior" N(0, I), or "aggregate", a Gaussian fitted to the encoded
+    # training molecules of a needed encode stage (no prior holes: latentsci/models/aggregate.py)
+    latent: Literal["prior", "aggregate"] = "prior"
+    aggregate_molecules: int = Field(default=20000, gt=0)
+
+
+def _latent_source(config: SampleConfig, ctx: StageContext) -> LatentGaussian | None:
+    """The distribution z is drawn from (None: the model's prior)."""
+    if config.latent == "prior":
+        return None
+    stores = [rec.outputs["store"] for rec in ctx.inputs.values() if "store" in rec.outputs]
+    if len(stores) != 1:
+        raise ConfigError(f"stage {ctx.name}: latent = 'aggregate' needs one encode stage in "
+                          f"`needs` (found {len(stores)}), or use latent = 'prior'")
+    return LatentGaussian.from_store(stores[0], "train", config.aggregate_molecules, config.seed)
 
 
 def sample(config: SampleConfig, ctx: StageContext) -> StageResult:
-    """n molecules from the prior, decoded across Ray tasks; written one SMILES per line."""
+    """n molecules decoded across Ray tasks from the prior or the fitted latent Gaussian;
+    written one SMILES per line."""
     samples = sample_molecules(_output(ctx, "model"), config.n, config.per_task, config.seed,
-                               config.temperature, ctx.progress)
+                               config.temperature, ctx.progress, _latent_source(config, ctx))
     path = ctx.out_dir / "samples.smi"
     path.write_text("\n".join(samples) + "\n")
     grid = molecule_grid(samples[:24], ctx.out_dir / "samples_grid.png")

@@ -151,8 +151,10 @@ class MoleculeVAE(nn.Module):
         z = torch.as_tensor(np.asarray(z, dtype=np.float32), device=device)
         return self.property_head.predict(z).float().cpu().numpy()
 
-    def sample(self, n: int, temperature: float = 0.0, seed: int | None = None) -> list[str]:
-        """n molecules decoded from prior draws of z."""
+    def sample(self, n: int, temperature: float = 0.0, seed: int | None = None,
+               latent=None) -> list[str]:
+        """n molecules decoded from draws of z: from the prior, or from `latent` (anything with
+        .sample(n, generator), e.g. a LatentGaussian fitted to encoded molecules)."""
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = self.prior.sample(n, generator=generator)
-        return self.decode(z, temperature, generator)
+        source = self.prior if latent is None else latent
+        return self.decode(source.sample(n, generator=generator), temperature, generator)
