@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,9 @@ from latentsci.models import MoleculeVAE
 from latentsci.models.batching import make_example
 from latentsci.store import LatentStore
 from latentsci.training.vae_steps import reconstruction_accuracy
+
+if TYPE_CHECKING:
+    from latentsci.models.aggregate import LatentGaussian
 
 
 def embed_block(block: tuple[int, int], store_path: str, rows: pd.DataFrame,
@@ -55,7 +59,7 @@ def encode_block(block: tuple[int, int], store_path: str, model_dir: str,
 
 
 def sample_block(block: tuple[int, int], model_dir: str, temperature: float,
-                 latent=None) -> list[str]:
+                 latent: LatentGaussian | None = None) -> list[str]:
     """Ray task: `count` molecules from draws of z (the prior, or `latent`) seeded by the
     block's own seed."""
     seed, count = block
@@ -95,7 +99,7 @@ def encode_table(table: pd.DataFrame, model_dir: str, store_path: Path, properti
 
 
 def sample_molecules(model_dir: str, n: int, per_task: int, seed: int, temperature: float,
-                     progress: bool, latent=None) -> list[str]:
+                     progress: bool, latent: LatentGaussian | None = None) -> list[str]:
     """n samples decoded across Ray tasks, each task with its own derived seed; z comes from the
     prior, or from `latent` (a LatentGaussian fitted to encoded molecules)."""
     from latentsci.runtime import map_batches

@@ -9,6 +9,7 @@ batch-mean KL of latent dimension d (free bits keep each dimension from collapsi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,6 +17,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from latentsci.models.batching import MoleculeBatch
+
+if TYPE_CHECKING:
+    from latentsci.models.aggregate import LatentGaussian
 
 
 @dataclass
@@ -152,7 +156,7 @@ class MoleculeVAE(nn.Module):
         return self.property_head.predict(z).float().cpu().numpy()
 
     def sample(self, n: int, temperature: float = 0.0, seed: int | None = None,
-               latent=None) -> list[str]:
+               latent: LatentGaussian | None = None) -> list[str]:
         """n molecules decoded from draws of z: from the prior, or from `latent` (anything with
         .sample(n, generator), e.g. a LatentGaussian fitted to encoded molecules)."""
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
