@@ -1,8 +1,8 @@
 """MLflow tracking: one parent run per pipeline run, one nested run per stage.
 
 Only the driver talks to MLflow (workers return their metrics, and live training curves are read
-from checkpoints by a driver thread), so an embedded SQLite file has a single writing process. `MLFLOW_TRACKING_URI` points a cluster
-run at a real MLflow server.
+from checkpoints by a driver thread), so an embedded SQLite file has a single writing process.
+`MLFLOW_TRACKING_URI` points a cluster run at a real MLflow server.
 """
 
 from __future__ import annotations

@@ -33,11 +33,16 @@ class EpochFeed:
                     self.last = int(row["epoch"])
 
 
+def checkpoint_folders(run_folder: Path) -> list[Path]:
+    """A run's checkpoint folders, oldest first (Ray names them by time; its
+    checkpoint_manager_snapshot.json beside them is no checkpoint)."""
+    return sorted(p for p in Path(run_folder).glob("checkpoint_*") if p.is_dir())
+
+
 def newest_history(run_folder: Path) -> list[dict]:
     """The history in the newest readable checkpoint of a run ([] while there is none); a
     checkpoint still being copied or already pruned is skipped."""
-    folders = [p for p in Path(run_folder).glob("checkpoint_*") if p.is_dir()]
-    for folder in sorted(folders, reverse=True):
+    for folder in reversed(checkpoint_folders(run_folder)):
         try:
             return json.loads((folder / "meta.json").read_text())["history"]
         except (OSError, ValueError, KeyError):

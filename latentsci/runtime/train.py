@@ -56,7 +56,7 @@ def fit_and_export(loop: Callable[[dict], object], config: dict, name: str, stor
     import json
 
     from latentsci.runtime.cluster import require_gpus
-    from latentsci.runtime.follow import EpochFeed, following
+    from latentsci.runtime.follow import EpochFeed, checkpoint_folders, following
 
     feed = EpochFeed(on_epoch or (lambda row: None))
 
@@ -72,8 +72,7 @@ def fit_and_export(loop: Callable[[dict], object], config: dict, name: str, stor
         if bad:
             run = Path(storage_path) / name
             kept = (f"the last good checkpoint is kept under {run}"
-                    if any(p.is_dir() for p in run.glob("checkpoint_*"))
-                    else "no checkpoint was written before it")
+                    if checkpoint_folders(run) else "no checkpoint was written before it")
             raise error(f"training stopped: {bad[0]}; {kept}") from None
         raise
     result.checkpoint.to_directory(str(model_dir))
