@@ -149,3 +149,19 @@ def test_map_batches_keeps_order_and_returns_user_errors_as_themselves(ray_clust
     with pytest.raises(InputDataError) as caught:
         map_batches(halve_or_refuse, [[1], [-3, 5]], desc="halve")
     assert str(caught.value) == "negative value -3 in batch [-3, 5]"  # no Ray traceback
+
+
+def test_gpu_requests_must_fit_per_node_not_just_in_total():
+    from latentsci.runtime.cluster import gpu_shortfall
+
+    assert gpu_shortfall([1.0, 1.0], total=2, per_unit=1) is None  # two 1-GPU workers, two nodes
+    assert gpu_shortfall([1.0], total=0.25, per_unit=0.25) is None  # a quarter GPU per task
+    assert gpu_shortfall([0.0, 0.0], total=1, per_unit=1) == (
+        "asks for 1 GPUs, but the Ray cluster has 0")
+    # two 1-GPU nodes hold 2 GPUs in all, but a task asking for 2 fits on neither
+    assert gpu_shortfall([1.0, 1.0], total=2, per_unit=2) == (
+        "needs 1 x 2 GPU, each on one node, but the Ray cluster's nodes fit only 0 (largest "
+        "node: 1 GPU)")
+    # three 1-GPU workers on nodes of 0.5 + 0.5 + 2: 3 GPUs in all, but only 2 workers fit
+    assert gpu_shortfall([0.5, 0.5, 2.0], total=3, per_unit=1).startswith(
+        "needs 3 x 1 GPU, each on one node, but the Ray cluster's nodes fit only 2")

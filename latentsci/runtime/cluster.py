@@ -105,20 +105,37 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> ClusterI
                        cpus=resources.get("CPU", 0), gpus=resources.get("GPU", 0), owned=owned)
 
 
-def require_gpus(what: str, needed: float = 1) -> None:
+def gpu_shortfall(node_gpus: list[float], total: float, per_unit: float) -> str | None:
+    """Why `total` GPUs in units of `per_unit` (one task or worker each) cannot all be placed
+    on nodes with these GPU counts, or None; a unit must fit on one node, as Ray places it."""
+    have = sum(node_gpus)
+    if have < total:
+        return f"asks for {total:g} GPUs, but the Ray cluster has {have:g}"
+    if per_unit > 0:
+        fits = sum(int(g // per_unit + 1e-9) for g in node_gpus)
+        units = int(round(total / per_unit))
+        if fits < units:
+            largest = max(node_gpus, default=0)
+            return (f"needs {units} x {per_unit:g} GPU, each on one node, but the Ray cluster's "
+                    f"nodes fit only {fits} (largest node: {largest:g} GPU)")
+    return None
+
+
+def require_gpus(what: str, needed: float = 1, per_unit: float | None = None) -> None:
     """Refuse a GPU request the cluster cannot meet: Ray would leave it pending forever.
 
-    Only GPUs of running nodes count; on an autoscaling cluster whose GPU nodes start on demand,
-    set LATENTSCI_WAIT_FOR_GPUS=1 to let Ray wait for them instead."""
+    `needed` GPUs in all, in units of `per_unit` (default: one unit of `needed`) that must each
+    fit on one node. Only GPUs of running nodes count; on an autoscaling cluster whose GPU nodes
+    start on demand, set LATENTSCI_WAIT_FOR_GPUS=1 to let Ray wait for them instead."""
     import ray
 
     if not ray.is_initialized() or os.environ.get("LATENTSCI_WAIT_FOR_GPUS") == "1":
         return
-    have = ray.cluster_resources().get("GPU", 0)
-    if have < needed:
-        raise ClusterError(f"{what} asks for {needed:g} GPUs, but the Ray cluster has {have:g}: "
-                           f"turn it off, add GPU nodes, or set LATENTSCI_WAIT_FOR_GPUS=1 on an "
-                           f"autoscaling cluster")
+    node_gpus = [float(n.get("Resources", {}).get("GPU", 0)) for n in ray.nodes() if n.get("Alive")]
+    why = gpu_shortfall(node_gpus, needed, needed if per_unit is None else per_unit)
+    if why:
+        raise ClusterError(f"{what} {why}: turn it off, add GPU nodes, or set "
+                           f"LATENTSCI_WAIT_FOR_GPUS=1 on an autoscaling cluster")
 
 
 def disconnect() -> None:

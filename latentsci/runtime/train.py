@@ -61,7 +61,8 @@ def fit_and_export(loop: Callable[[dict], object], config: dict, name: str, stor
     feed = EpochFeed(on_epoch or (lambda row: None))
 
     if use_gpu:
-        require_gpus(f"training {name!r} (use_gpu = true, {num_workers} workers)", num_workers)
+        require_gpus(f"training {name!r} (use_gpu = true, {num_workers} workers)", num_workers,
+                     per_unit=1)
     try:
         with following(Path(storage_path) / name, feed):
             result = fit(loop, config, name=name, storage_path=storage_path,
