@@ -156,6 +156,7 @@ def test_gpu_requests_must_fit_per_node_not_just_in_total():
 
     assert gpu_shortfall([1.0, 1.0], total=2, per_unit=1) is None  # two 1-GPU workers, two nodes
     assert gpu_shortfall([1.0], total=0.25, per_unit=0.25) is None  # a quarter GPU per task
+    assert gpu_shortfall([1.0], total=1.0, per_unit=0.2) is None  # five fifths fit one GPU
     assert gpu_shortfall([0.0, 0.0], total=1, per_unit=1) == (
         "asks for 1 GPUs, but the Ray cluster has 0")
     # two 1-GPU nodes hold 2 GPUs in all, but a task asking for 2 fits on neither

@@ -7,6 +7,7 @@ existing cluster instead; an unreachable one is refused in a second with one lin
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import sys
@@ -112,8 +113,8 @@ def gpu_shortfall(node_gpus: list[float], total: float, per_unit: float) -> str 
     if have < total:
         return f"asks for {total:g} GPUs, but the Ray cluster has {have:g}"
     if per_unit > 0:
-        fits = sum(int(g // per_unit + 1e-9) for g in node_gpus)
-        units = int(round(total / per_unit))
+        fits = sum(math.floor(g / per_unit + 1e-9) for g in node_gpus)  # 1.0 // 0.2 is 4.0
+        units = math.ceil(total / per_unit - 1e-9)
         if fits < units:
             largest = max(node_gpus, default=0)
             return (f"needs {units} x {per_unit:g} GPU, each on one node, but the Ray cluster's "
