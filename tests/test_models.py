@@ -188,3 +188,32 @@ def test_sampling_from_a_fitted_latent_gaussian_decodes_every_draw():
     out = model.eval().sample(6, temperature=1.0, seed=0, latent=latent)
     assert len(out) == 6 and all(Chem.MolFromSmiles(s) is not None for s in out)
     assert out == model.sample(6, temperature=1.0, seed=0, latent=latent)
+
+
+def test_batch_normalised_mu_has_the_configured_spread_and_survives_a_round_trip(tmp_path):
+    from latentsci.models import MoleculeVAE
+    from latentsci.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    vocab = SelfiesVocabulary.build(SMILES, max_len=30)
+    config = model_config().model_copy(update={"mu_batchnorm": 2.0})
+    model = build_molecule_vae(config, len(vocab))
+    model.vocab = vocab
+    batch = collate([make_example(s, vocab) for s in SMILES])
+    plain_mu, _ = _tiny(vocab).train().encode_batch(batch)
+    mu, _ = model.train().encode_batch(batch)
+    # unit spread per dimension times the scale, where an unnormalised encoder starts tiny
+    assert float(mu.std(dim=0, unbiased=False).mean()) == pytest.approx(2.0, rel=1e-2)
+    assert float(plain_mu.std(dim=0).mean()) < 0.5
+    one = collate([make_example(SMILES[0], vocab)])
+    assert torch.isfinite(model.encode_batch(one)[0]).all()  # a lone last molecule still trains
+    for _ in range(200):  # settle the running statistics (they start at var 1, momentum 0.1)
+        model.encode_batch(batch)
+    save_checkpoint(tmp_path / "m", model, config, vocab)
+    loaded = MoleculeVAE.load(str(tmp_path / "m"))
+    z = loaded.encode(SMILES)
+    np.testing.assert_allclose(z, model.eval().encode(SMILES), rtol=1e-5, atol=1e-6)
+    assert z.std(axis=0).mean() == pytest.approx(2.0, rel=0.1)  # running stats give the spread
+    # a molecule's code does not depend on what it is encoded with, even from training mode
+    np.testing.assert_allclose(model.train().encode(SMILES[:1])[0], z[0], atol=1e-4)
+    assert model.training

@@ -18,6 +18,9 @@ class GraphEncoderConfig(BaseModel):
     layers: int = Field(default=4, gt=0)
     latent_dim: int = Field(default=64, gt=0)
     dropout: float = Field(default=0.0, ge=0, lt=1)
+    # > 0: batch-normalise mu to this spread across molecules (BN-VAE, Zhu et al. 2020), so the
+    # decoder sees distinct codes from the first step instead of learning to ignore z
+    mu_batchnorm: float = Field(default=0.0, ge=0)
 
 
 class GraphEncoder(nn.Module):
@@ -35,6 +38,8 @@ class GraphEncoder(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Sequential(nn.Linear(3 * h, 2 * h), nn.SiLU(),
                                   nn.Linear(2 * h, 2 * config.latent_dim))
+        self.mu_norm = (nn.BatchNorm1d(config.latent_dim, affine=False)
+                        if config.mu_batchnorm > 0 else None)
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor,
                 batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,4 +50,14 @@ class GraphEncoder(nn.Module):
         pooled = torch.cat([global_mean_pool(h, batch), global_max_pool(h, batch),
                             global_add_pool(h, batch) / 10.0], dim=1)
         mu, logvar = self.head(pooled).chunk(2, dim=1)
-        return mu, logvar.clamp(-10.0, 10.0)
+        return self.normalise(mu), logvar.clamp(-10.0, 10.0)
+
+    def normalise(self, mu: torch.Tensor) -> torch.Tensor:
+        """mu scaled to the configured spread (batch statistics in training, running ones else)."""
+        if self.mu_norm is None:
+            return mu
+        norm = self.mu_norm
+        batch_stats = self.training and mu.shape[0] > 1  # a lone last molecule uses running stats
+        out = nn.functional.batch_norm(mu, norm.running_mean, norm.running_var,
+                                       training=batch_stats, momentum=norm.momentum, eps=norm.eps)
+        return self.config.mu_batchnorm * out

@@ -21,6 +21,7 @@ class MoleculeVAEConfig(BaseModel):
     decoder_hidden: int = Field(default=256, gt=0)
     decoder_layers: int = Field(default=2, gt=0)
     dropout: float = Field(default=0.0, ge=0, lt=1)
+    mu_batchnorm: float = Field(default=0.0, ge=0)  # spread of mu, 0 = off (models/encoder.py)
     properties: list[str] = Field(default_factory=list)  # e.g. ["logp", "qed", "sa"]
 
 
@@ -29,7 +30,8 @@ def build_molecule_vae(config: MoleculeVAEConfig, vocab_size: int) -> MoleculeVA
     encoder = GraphEncoder(GraphEncoderConfig(hidden=config.encoder_hidden,
                                               layers=config.encoder_layers,
                                               latent_dim=config.latent_dim,
-                                              dropout=config.dropout))
+                                              dropout=config.dropout,
+                                              mu_batchnorm=config.mu_batchnorm))
     decoder = SelfiesDecoder(SelfiesDecoderConfig(vocab_size=vocab_size,
                                                   latent_dim=config.latent_dim,
                                                   embed=config.decoder_embed,

@@ -8,6 +8,7 @@ batch-mean KL of latent dimension d (free bits keep each dimension from collapsi
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,23 @@ class VAELoss:
     kl_per_dim: torch.Tensor
     properties: float
     token_accuracy: float
+
+
+def inference(method):
+    """No gradients and eval mode (batch norm's running statistics, no dropout) for one call,
+    so a model left in training mode still encodes and decodes deterministically."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                return method(self, *args, **kwargs)
+        finally:
+            self.train(was_training)
+
+    return wrapper
 
 
 class MoleculeVAE(nn.Module):
@@ -114,7 +132,7 @@ class MoleculeVAE(nn.Module):
         model, _ = load_checkpoint(path_or_uri)
         return model.eval()
 
-    @torch.no_grad()
+    @inference
     def encode(self, smiles: list[str], batch_size: int = 256,
                return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Posterior means (and std) of z; rows of molecules the model cannot read are NaN."""
@@ -133,7 +151,7 @@ class MoleculeVAE(nn.Module):
             std_out[chunk] = (0.5 * logvar).exp().float().cpu().numpy()
         return (mu_out, std_out) if return_std else mu_out
 
-    @torch.no_grad()
+    @inference
     def decode(self, z: np.ndarray | torch.Tensor, temperature: float = 0.0,
                generator: torch.Generator | None = None) -> list[str]:
         """A molecule for every z (SELFIES decoding cannot produce an invalid one)."""
@@ -146,7 +164,7 @@ class MoleculeVAE(nn.Module):
                                first_allowed=atoms)
         return [self.vocab.decode(row) for row in tokens.cpu().tolist()]
 
-    @torch.no_grad()
+    @inference
     def predict_properties(self, z: np.ndarray | torch.Tensor) -> np.ndarray:
         """The property head's predictions in the properties' units (columns: config.properties)."""
         if self.property_head is None:
