@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from latentsci.fields.surrogate import LatentSurrogate
+from latentsci.inference import evaluating
 
 
 def rollout(surrogate: LatentSurrogate, history: torch.Tensor, params: torch.Tensor | None,
@@ -30,17 +31,12 @@ def rollout(surrogate: LatentSurrogate, history: torch.Tensor, params: torch.Ten
     run_members = members if surrogate.stochastic else 1
     window = history.repeat_interleave(run_members, dim=0)
     p = None if params is None else params.repeat_interleave(run_members, dim=0)
-    was_training = surrogate.training
-    surrogate.eval()
     forecast = []
-    try:
-        with torch.no_grad():
-            for _ in range(steps):
-                latent = surrogate.predict(window, p, generator)
-                forecast.append(latent)
-                window = torch.cat([window[:, 1:], latent[:, None]], dim=1)
-    finally:
-        surrogate.train(was_training)
+    with evaluating(surrogate):
+        for _ in range(steps):
+            latent = surrogate.predict(window, p, generator)
+            forecast.append(latent)
+            window = torch.cat([window[:, 1:], latent[:, None]], dim=1)
     stacked = torch.stack(forecast, dim=1).unflatten(0, (batch, run_members))
     return stacked.expand(batch, members, *stacked.shape[2:]).contiguous()
 

@@ -8,7 +8,6 @@ batch-mean KL of latent dimension d (free bits keep each dimension from collapsi
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from latentsci.inference import inference
 from latentsci.models.batching import MoleculeBatch
 
 if TYPE_CHECKING:
@@ -33,23 +33,6 @@ class VAELoss:
     kl_per_dim: torch.Tensor
     properties: float
     token_accuracy: float
-
-
-def inference(method):
-    """No gradients and eval mode (batch norm's running statistics, no dropout) for one call,
-    so a model left in training mode still encodes and decodes deterministically."""
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                return method(self, *args, **kwargs)
-        finally:
-            self.train(was_training)
-
-    return wrapper
 
 
 class MoleculeVAE(nn.Module):
