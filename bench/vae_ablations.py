@@ -24,8 +24,8 @@ from rdkit import Chem
 
 from latentsci.models.batching import collate, make_example
 from latentsci.models.factory import MoleculeVAEConfig, build_molecule_vae
-from latentsci.models.sampling import decode_tokens
 from latentsci.models.selfies_vocab import SelfiesVocabulary
+from latentsci.sources import read_smiles_file
 
 ZINC = Path(__file__).resolve().parents[1] / "data" / "molecules" / "zinc_train_86k.smi"
 DEMO = MoleculeVAEConfig(latent_dim=56, encoder_hidden=96, encoder_layers=3, decoder_embed=48,
@@ -36,19 +36,14 @@ CODES = ("graph VAE (beta 0.05)", "graph AE (z = mu)", "free code per molecule",
 
 def zinc_sample(n: int) -> list[str]:
     """n molecules drawn at random (seed 0) from the bundled training file."""
-    lines = [line.split()[0] for line in ZINC.read_text().splitlines()[1:] if line.strip()]
-    return [lines[i] for i in np.random.default_rng(0).permutation(len(lines))[:n]]
+    texts = read_smiles_file(ZINC).texts
+    return [texts[i] for i in np.random.default_rng(0).permutation(len(texts))[:n]]
 
 
-def exact_share(vocab: SelfiesVocabulary, decoder: torch.nn.Module, z: torch.Tensor,
-                smiles: list[str]) -> float:
+def exact_share(model: torch.nn.Module, z: torch.Tensor, smiles: list[str]) -> float:
     """Share of molecules whose greedy decode from z is the same canonical SMILES."""
-    with torch.no_grad():
-        tokens = decode_tokens(decoder, z, vocab.max_len, 0.0, None,
-                               first_allowed=torch.tensor(vocab.atom_tokens()))
-    decoded = [vocab.decode(row) for row in tokens.tolist()]
     return float(np.mean([Chem.CanonSmiles(a) == Chem.CanonSmiles(b)
-                          for a, b in zip(smiles, decoded)]))
+                          for a, b in zip(smiles, model.decode(z))]))
 
 
 def memorise_one(code: str, smiles: list[str], epochs: int, report_every: int = 20) -> float:
@@ -99,7 +94,7 @@ def memorise_one(code: str, smiles: list[str], epochs: int, report_every: int = 
             z = {CODES[2]: table.weight.detach(),
                  CODES[3]: torch.zeros(len(smiles), DEMO.latent_dim)}.get(code)
             z = torch.as_tensor(model.encode(smiles)) if z is None else z
-            share = exact_share(vocab, model.decoder, z, smiles)
+            share = exact_share(model, z, smiles)
             print(f"| {code} | {epoch} | {np.mean(losses):.2f} | {share:.3f} | "
                   f"{time.perf_counter() - started:.0f} s |", flush=True)
     return start_spread
