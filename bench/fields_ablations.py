@@ -8,6 +8,9 @@
   python bench/fields_ablations.py gliders [--seeds 12]
       Share of Gray-Scott trajectories per preset still patterned (std of v > 1e-3) after 2500
       time units at 64 x 64, for initial states with more/bigger or fewer/smaller blobs.
+  python bench/fields_ablations.py persistence FIELDS.zarr [--context 10] [--test 8]
+      The persistence baseline of a simulate stage's field store: the last context frame
+      repeated, VRMSE per lead on the last --test trajectories (the evaluate stage's test set).
   python bench/fields_ablations.py gliders-area [--seeds 12]
       The gliders preset on the full profile's 128 x 128 grid to t = 6000: patterned share per
       saved frame for 1, 2, 4 and 16 blobs (16 = the default's density, 4 per 64 x 64 cells).
@@ -118,6 +121,18 @@ def gliders_area(seeds: int) -> None:
         print(f"| {label} | " + " / ".join(f"{a:.2f}" for a in alive.tolist()) + " |", flush=True)
 
 
+def persistence(path: str, context: int, test: int) -> None:
+    """VRMSE per lead of repeating frame context - 1, on the store's last `test` trajectories."""
+    from latentsci.fields.sources import open_fields
+
+    source = open_fields(path)
+    truth = source.read(np.arange(source.shape[0] - test, source.shape[0]))
+    pred = np.repeat(truth[:, context - 1 : context], truth.shape[1] - context, axis=1)
+    by_lead = vrmse(pred, truth[:, context:]).mean(axis=(0, 2))
+    leads = [1, 10, 20, 30, 40, len(by_lead)]
+    print(" / ".join(f"lead {k}: {by_lead[k - 1]:.3f}" for k in leads if k <= len(by_lead)))
+
+
 def main() -> None:
     """Pick the check from the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -128,11 +143,17 @@ def main() -> None:
     gl.add_argument("--seeds", type=int, default=12)
     area = sub.add_parser("gliders-area")
     area.add_argument("--seeds", type=int, default=12)
+    still = sub.add_parser("persistence")
+    still.add_argument("fields")
+    still.add_argument("--context", type=int, default=10)
+    still.add_argument("--test", type=int, default=8)
     args = parser.parse_args()
     if args.check == "autoencoder":
         autoencoder(args.variants)
     elif args.check == "gliders":
         gliders(args.seeds)
+    elif args.check == "persistence":
+        persistence(args.fields, args.context, args.test)
     else:
         gliders_area(args.seeds)
 

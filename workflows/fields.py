@@ -326,7 +326,8 @@ def evaluate(config: FieldEvaluateConfig, ctx: StageContext) -> StageResult:
 
 
 STAGES = {
-    "simulate": Stage("simulate", SimulateConfig, simulate),
+    # version 2: NS initial vorticity at the FNO generator's power (was twice it), so old runs regenerate
+    "simulate": Stage("simulate", SimulateConfig, simulate, version="2"),
     "import_fields": Stage("import_fields", ImportConfig, import_fields),
     "train_autoencoder": Stage("train_autoencoder", AutoencoderStageConfig, train_autoencoder),
     "encode": Stage("encode", FieldEncodeConfig, encode),

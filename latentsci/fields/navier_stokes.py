@@ -63,8 +63,9 @@ def gaussian_random_field(batch: int, n: int, alpha: float, tau: float,
     amplitude = (n * n) * math.sqrt(2.0) * sigma * (
         4 * math.pi ** 2 * (kx ** 2 + ky_full ** 2) + tau ** 2) ** (-alpha / 2)
     amplitude[0, 0] = 0.0
-    noise = torch.complex(torch.randn(batch, n, n, generator=generator, dtype=torch.float64),
-                          torch.randn(batch, n, n, generator=generator, dtype=torch.float64))
+    # Standard complex normal noise: E|xi|^2 = 1 (each part variance 1/2), as the FNO generator
+    # draws it; then E|fft2(w)_k|^2 = amplitude_k^2 / 2 = n^4 sigma^2 (4 pi^2 |k|^2 + tau^2)^-alpha.
+    noise = torch.randn(batch, n, n, generator=generator, dtype=torch.complex128)
     return torch.fft.ifft2(amplitude * noise).real.to(dtype)
 
 
@@ -76,8 +77,9 @@ def kolmogorov_forcing(n: int, amplitude: float = 0.1, dtype=torch.float32) -> t
 
 
 def solve_vorticity(w0: torch.Tensor, forcing: torch.Tensor | None, viscosity: torch.Tensor,
-                    dt: float, t_final: float, frames: int) -> torch.Tensor:
-    """Vorticity at t_final * i / frames for i = 1..frames: (batch, frames, n, n) from w0 (batch, n, n).
+                    dt: float, t_final: float, frames: int, subsample: int = 1) -> torch.Tensor:
+    """Vorticity at t_final * i / frames for i = 1..frames: (batch, frames, n/s, n/s) from w0
+    (batch, n, n), keeping every `subsample`-th grid point of each saved frame.
 
     `viscosity` has one value per trajectory. Non-finite values are left in place for the caller
     to detect (an unstable time step blows up one trajectory, not the batch)."""
@@ -94,7 +96,8 @@ def solve_vorticity(w0: torch.Tensor, forcing: torch.Tensor | None, viscosity: t
     explicit = 1.0 - 0.5 * dt * nu * lap
     w_h = torch.fft.rfft2(w0)
     f_h = torch.fft.rfft2(forcing.to(w0.device, real)) if forcing is not None else 0.0
-    out = torch.empty((w0.shape[0], frames, n, n), dtype=real, device=w0.device)
+    kept = n // subsample
+    out = torch.empty((w0.shape[0], frames, kept, kept), dtype=real, device=w0.device)
     for step in range(1, record_every * frames + 1):
         psi_h = w_h * inverse_lap
         u = torch.fft.irfft2(1j * ky * psi_h, s=(n, n))      # d psi / dy
@@ -104,7 +107,8 @@ def solve_vorticity(w0: torch.Tensor, forcing: torch.Tensor | None, viscosity: t
         advection_h = torch.fft.rfft2(u * w_x + v * w_y) * keep
         w_h = (explicit * w_h + dt * (f_h - advection_h)) / implicit
         if step % record_every == 0:
-            out[:, step // record_every - 1] = torch.fft.irfft2(w_h, s=(n, n))
+            frame = torch.fft.irfft2(w_h, s=(n, n))
+            out[:, step // record_every - 1] = frame[..., ::subsample, ::subsample]
     return out
 
 
@@ -117,9 +121,9 @@ def simulate_navier_stokes(config: NavierStokesConfig, seeds: list[int],
                                           torch.Generator().manual_seed(s), real) for s in seeds])
     w0 = w0.to(device)
     forcing = kolmogorov_forcing(n, config.forcing_amplitude, real)
+    s = config.subsample
     w = solve_vorticity(w0, forcing, torch.tensor(viscosities), config.dt, config.t_final,
-                        config.frames)
+                        config.frames, subsample=s)
     if config.save_initial:
-        w = torch.cat([w0[:, None], w], dim=1)
-    w = w[..., :: config.subsample, :: config.subsample]
+        w = torch.cat([w0[:, None, ::s, ::s], w], dim=1)
     return w[:, :, None].float().cpu()
