@@ -151,9 +151,54 @@ def test_dask_and_xarray_views(filled):
     assert arr.chunks[0][0] == SHARD
     np.testing.assert_allclose(arr.mean(axis=0).compute(), z.mean(axis=0), atol=1e-6)
     ds = store.to_xarray()
-    assert ds["z"].shape == (N, D) and ds["id"].values[3] == "m3"
+    assert ds["z"].shape == (N, D) and ds["ids"].values[3] == "m3"
     assert float(ds["qed"].where(ds["split"] == "train").mean()) == pytest.approx(
         props["qed"][::2].mean())
+
+
+XARRAY_ONLY = """
+import json, sys
+import xarray as xr
+ds = xr.open_zarr(sys.argv[1], consolidated=False)
+json.dump({"dims": {k: int(v) for k, v in ds.sizes.items()}, "coords": list(ds.coords),
+           "vars": {k: list(v.dims) for k, v in ds.data_vars.items()},
+           "id7": str(ds["ids"].values[7]), "z7": ds["z"].values[7].tolist(),
+           "qed_train": float(ds["qed"].where(ds["split"] == "train").mean()),
+           "ours": sorted(m for m in sys.modules if m.startswith("latentsci"))}, sys.stdout)
+"""
+
+
+def test_plain_xarray_opens_a_store_as_the_dataset_to_xarray_gives(filled):
+    import json
+    import subprocess
+    import sys
+
+    import xarray as xr
+
+    store, z, _, props = filled
+    # an analyst's notebook: only xarray and zarr imported, no latentsci
+    out = subprocess.run([sys.executable, "-c", XARRAY_ONLY, str(store.path)], check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    seen = json.loads(out)
+    assert seen["dims"] == {"row": N, "latent": D} and seen["coords"] == ["ids"]
+    assert seen["vars"] == {"z": ["row", "latent"], "z_std": ["row", "latent"], "qed": ["row"],
+                            "sa": ["row"], "split": ["row"]}
+    assert seen["id7"] == "m7" and seen["z7"] == z[7].tolist() and seen["ours"] == []
+    assert seen["qed_train"] == pytest.approx(props["qed"][::2].mean())
+    xr.testing.assert_identical(xr.open_zarr(store.path, consolidated=False), store.to_xarray())
+
+
+def test_a_store_written_before_dimension_names_stays_readable():
+    from pathlib import Path
+
+    # written by the store code of 0c3e1c5: no dimension_names, written flags at the root
+    old = LatentStore.open(Path(__file__).parent / "data" / "store_2026_11.zarr")
+    assert old.missing_blocks() == [] and old.ids.tolist() == [f"m{i}" for i in range(6)]
+    np.testing.assert_array_equal(old.vectors(slice(None)),
+                                  np.arange(18, dtype=np.float32).reshape(6, 3) / 10)
+    ds = old.to_xarray()
+    assert dict(ds.sizes) == {"row": 6, "latent": 3} and ds["ids"].values[5] == "m5"
+    assert old.table(old.where("split == 'valid'"))["qed"].tolist() == pytest.approx([0.2, 0.6, 1.0])
 
 
 def test_open_refuses_what_is_not_a_store(tmp_path):

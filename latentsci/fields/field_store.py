@@ -36,14 +36,16 @@ def create_field_store(path: str | Path, n_trajectories: int, times: np.ndarray,
     block = max(1, min(trajectories_per_block, n_trajectories))
     frame = (len(times), len(channels), *grid)
     group = zarr.open_group(str(path), mode="w-")
+    # dimension_names let `xarray.open_zarr` read the group as a Dataset (time a coordinate)
     group.create_array("fields", shape=(n_trajectories, *frame), dtype="float32",
-                       chunks=(1, *frame), shards=(block, *frame), fill_value=np.nan)
-    group.create_array("time", data=np.asarray(times, dtype="float64"))
-    group.create_array("valid", shape=(n_trajectories,), dtype="bool", chunks=(block,),
-                       fill_value=False)
+                       chunks=(1, *frame), shards=(block, *frame), fill_value=np.nan,
+                       dimension_names=LAYOUT)
+    group.create_array("time", data=np.asarray(times, dtype="float64"), dimension_names=["time"])
+    per_trajectory = dict(shape=(n_trajectories,), chunks=(block,),
+                          dimension_names=["trajectory"])
+    group.create_array("valid", dtype="bool", fill_value=False, **per_trajectory)
     for name in parameters:
-        group.create_array(name, shape=(n_trajectories,), dtype="float64", chunks=(block,),
-                           fill_value=np.nan)
+        group.create_array(name, dtype="float64", fill_value=np.nan, **per_trajectory)
     group.attrs.update({"layout": LAYOUT, "channels": list(channels),
                         "parameters": list(parameters), "trajectories_per_block": block,
                         **(attrs or {})})

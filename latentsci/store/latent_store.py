@@ -18,9 +18,12 @@ import zarr
 from latentsci.errors import StoreError
 from latentsci.store.layout import (
     COLUMN_CHUNK_ROWS,
+    MATRIX_DIMS,
     PROPERTY_DTYPES,
     RESERVED,
+    ROW_DIMS,
     SCHEMA_VERSION,
+    WRITTEN,
     BlockGrid,
     default_rows_per_shard,
 )
@@ -69,12 +72,16 @@ class LatentStore:
         # z is read in long scans: plain uncompressed chunks scan ~2x faster than the sharding
         # codec in zarr 3.1 (bench/bench_store.py). A block holds whole chunks, so writers of
         # different blocks never touch the same file.
-        matrix = dict(chunks=(chunk, dim), compressors=None)
+        # dimension_names and the `coordinates` attribute make `xarray.open_zarr` give the
+        # Dataset `to_xarray` gives: z over (row, latent), columns over row, ids a coordinate.
+        matrix = dict(chunks=(chunk, dim), compressors=None, dimension_names=MATRIX_DIMS,
+                      attributes={"coordinates": "ids"})
         group.create_array("z", shape=(n_rows, dim), dtype="float32", **matrix)
         if with_std:
             group.create_array("z_std", shape=(n_rows, dim), dtype="float32", **matrix)
         # Columns are small and read by row: small inner chunks, one shard (file) per block.
-        column = dict(chunks=(min(chunk, COLUMN_CHUNK_ROWS),), shards=(shard,))
+        column = dict(chunks=(min(chunk, COLUMN_CHUNK_ROWS),), shards=(shard,),
+                      dimension_names=ROW_DIMS)
         if shard % column["chunks"][0]:
             column["chunks"] = (chunk,)
         group.create_array("ids", shape=(n_rows,), dtype=str if ids_dtype == "str" else "int64",
@@ -84,8 +91,10 @@ class LatentStore:
             group.create_array(name, shape=(n_rows,), dtype=str if dtype == "str" else dtype,
                                fill_value=fill, **column)
         # One chunk per block: each writer marks only its own chunks, so no two processes share one.
-        group.create_array("_written", shape=(grid.n_blocks,), dtype="bool", chunks=(1,),
-                           fill_value=False)
+        # Kept in a subgroup, which xarray does not list among the store's variables.
+        group.create_group(WRITTEN.split("/")[0]).create_array(
+            WRITTEN.split("/")[1], shape=(grid.n_blocks,), dtype="bool", chunks=(1,),
+            fill_value=False, dimension_names=("block",))
         group.attrs.update({
             "schema_version": SCHEMA_VERSION, "n_rows": n_rows, "dim": dim,
             "rows_per_shard": shard, "properties": properties, "ids_dtype": ids_dtype,
@@ -123,11 +132,16 @@ class LatentStore:
         if z_std is not None:
             self.group["z_std"][start:stop] = np.asarray(z_std, dtype=np.float32)
         self.group["z"][start:stop] = z
-        self.group["_written"][blocks.start : blocks.stop] = True  # last: the block is now whole
+        self._written[blocks.start : blocks.stop] = True  # last: the block is now whole
+
+    @property
+    def _written(self) -> zarr.Array:
+        """Per-block written flags (at the root, `_written`, in stores of before 2026-12)."""
+        return self.group["_written" if "_written" in self.group else WRITTEN]
 
     def missing_blocks(self) -> list[int]:
         """Blocks no writer has reported written yet."""
-        return [int(b) for b in np.flatnonzero(~self.group["_written"][:])]
+        return [int(b) for b in np.flatnonzero(~self._written[:])]
 
     def finalize(self, **attrs) -> None:
         """Mark the store complete (coordinator only), refusing when any block is unwritten."""
@@ -257,12 +271,13 @@ class LatentStore:
         return da.from_zarr(array, chunks=(self.grid.rows_per_shard, *array.shape[1:]))
 
     def to_xarray(self):
-        """An xarray Dataset: z over (row, latent), properties over row, ids as a coordinate."""
+        """An xarray Dataset: z over (row, latent), properties over row, ids as a coordinate
+        (what `xarray.open_zarr` gives on stores written since dimension names were added)."""
         import xarray as xr
 
-        data = {"z": (("row", "latent"), self.to_dask("z"))}
+        data = {"z": (MATRIX_DIMS, self.to_dask("z"))}
         if "z_std" in self.group:
-            data["z_std"] = (("row", "latent"), self.to_dask("z_std"))
+            data["z_std"] = (MATRIX_DIMS, self.to_dask("z_std"))
         for name in self.property_names:
-            data[name] = (("row",), self.to_dask(name))
-        return xr.Dataset(data, coords={"id": ("row", self.ids)}, attrs=self.attrs)
+            data[name] = (ROW_DIMS, self.to_dask(name))
+        return xr.Dataset(data, coords={"ids": (ROW_DIMS, self.ids)}, attrs=self.attrs)

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SCHEMA_VERSION = 1
-RESERVED = ("z", "z_std", "ids", "_written")
+RESERVED = ("z", "z_std", "ids", "_written", "_blocks")
+WRITTEN = "_blocks/written"  # per-block flags; `_written` at the root in older stores
+MATRIX_DIMS = ("row", "latent")  # dimension_names of z and z_std
+ROW_DIMS = ("row",)  # of ids and every property column
 COLUMN_CHUNK_ROWS = 4096
 PROPERTY_DTYPES = {"float64", "float32", "int64", "bool", "str"}
 
