@@ -8,7 +8,7 @@ import urllib.request
 from pathlib import Path
 
 from latentsci.errors import ClusterError
-from latentsci.runtime.cluster import token_auth_env
+from latentsci.runtime.cluster import auth_token_source, token_auth_env
 
 DEFAULT_JOB_SERVER = "http://127.0.0.1:8265"
 EXCLUDES = [".venv/", "runs/", ".git/", "**/__pycache__/", "*.zarr/", "mlflow.db", "mlartifacts/"]
@@ -30,12 +30,18 @@ def project_root(pipeline: Path) -> Path:
 
 
 def check_job_server(server: str, timeout: float = 5.0) -> None:
-    """Refuse a job server that does not answer like Ray within seconds (the SDK can hang)."""
+    """Refuse a job server that does not answer like Ray within seconds (the SDK can hang), and
+    one that wants a token when we have none."""
     try:
         with urllib.request.urlopen(f"{server.rstrip('/')}/api/version", timeout=timeout):
             return
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):  # Ray with token auth: there, and the SDK sends our token
+            if auth_token_source() is None:
+                raise ClusterError(
+                    f"Ray job server at {server} needs an auth token and none is set: export "
+                    "RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH, a file holding it); `ray "
+                    "get-auth-token` on the head node prints it") from None
             return
         raise ClusterError(f"{server} is not a Ray job server (HTTP {exc.code} on /api/version)"
                            ) from None
@@ -46,11 +52,11 @@ def check_job_server(server: str, timeout: float = 5.0) -> None:
 
 def client(address: str | None):
     """A JobSubmissionClient for exactly this server, or one line saying why there is none."""
-    from ray.job_submission import JobSubmissionClient
-
     server = job_server(address)
     check_job_server(server)
-    token_auth_env()
+    token_auth_env()  # before Ray is imported, so its config sees the mode
+    from ray.job_submission import JobSubmissionClient
+
     # The SDK lets RAY_API_SERVER_ADDRESS / RAY_ADDRESS override the URL it is given.
     hidden = {k: os.environ.pop(k) for k in ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
               if k in os.environ}
@@ -68,7 +74,10 @@ def client(address: str | None):
 
 def submit(command: list[str], root: Path, address: str | None) -> str:
     """Submit the driver command with the project as working dir; returns the submission id."""
+    from latentsci.tracking import COMMIT_ENV, git_commit
+
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    env[COMMIT_ENV] = git_commit(root)  # the job's working dir travels without .git
     runtime_env = {"working_dir": str(root), "excludes": EXCLUDES, "env_vars": env}
     return client(address).submit_job(entrypoint=" ".join(command), runtime_env=runtime_env)
 

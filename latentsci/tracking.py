@@ -22,10 +22,17 @@ def tracking_uri(run_dir: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(run_dir).resolve()}/mlflow.db"
 
 
+COMMIT_ENV = "LATENTSCI_GIT_COMMIT"  # set by `latentsci submit`: a Ray Job ships no .git
+
+
 def git_commit(cwd: Path | None = None) -> str:
-    """The commit the code ran from, or 'unknown' outside a git checkout."""
+    """The commit the code ran from (the checkout holding latentsci unless `cwd` is given), or
+    'unknown' outside a git checkout."""
+    if os.environ.get(COMMIT_ENV):
+        return os.environ[COMMIT_ENV]
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+        out = subprocess.run(["git", "rev-parse", "HEAD"],
+                             cwd=cwd or Path(__file__).resolve().parent, capture_output=True,
                              text=True, timeout=10, check=True)
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):

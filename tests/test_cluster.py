@@ -3,6 +3,7 @@
 import ipaddress
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -79,7 +80,9 @@ def head_node(ray_cluster):
     temp = Path(tempfile.mkdtemp(prefix="rh", dir="/tmp"))
     log = (temp / "ray-start.log").open("w")
     port, dash = _free_port(), _free_port()
+    token = secrets.token_hex(16)
     env = dict(cli_env(), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_AUTH_MODE="token",
+               RAY_AUTH_TOKEN=token,
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     head = subprocess.Popen(
         [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
@@ -99,7 +102,7 @@ def head_node(ray_cluster):
                 pytest.fail("ray start --head did not come up:\n"
                             + (temp / "ray-start.log").read_text()[-3000:])
             time.sleep(1)
-    yield url, env
+    yield url, token
     tree = [head, *psutil.Process(head.pid).children(recursive=True)]
     os.killpg(head.pid, signal.SIGTERM)
     psutil.wait_procs([p for p in tree if isinstance(p, psutil.Process)], timeout=30)
@@ -108,13 +111,26 @@ def head_node(ray_cluster):
     shutil.rmtree(temp, ignore_errors=True)
 
 
+def user_env(home: Path, **extra: str) -> dict[str, str]:
+    """A user's shell after the README's cluster steps: the project installed and a token
+    exported, nothing else (no RAY_AUTH_MODE, and a HOME with no saved ~/.ray token)."""
+    home.mkdir(exist_ok=True)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "HOME": str(home), "CI": "1"}
+    env.update({k: os.environ[k] for k in ("TMPDIR", "LANG") if k in os.environ})
+    return {**env, **extra}
+
+
+def _job_cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(latentsci_cmd(*args), cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
 def test_submit_runs_the_driver_as_a_ray_job(head_node, tmp_path, smiles_file):
-    url, env = head_node
+    url, token = head_node
+    env = user_env(tmp_path / "home", RAY_AUTH_TOKEN=token)  # the README's `export`, only
     pipeline = write_pipeline(tmp_path, smiles_file, fp=False)
     run_dir = tmp_path / "jobrun"
-    submitted = subprocess.run(latentsci_cmd("submit", str(pipeline), "--address", url,
-                                             "--run-dir", str(run_dir)),
-                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    submitted = _job_cli(env, "submit", str(pipeline), "--address", url, "--run-dir", str(run_dir))
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"raysubmit_\w+", job_id)
@@ -122,15 +138,41 @@ def test_submit_runs_the_driver_as_a_ray_job(head_node, tmp_path, smiles_file):
     deadline = time.time() + 240
     while time.time() < deadline and status not in ("SUCCEEDED", "FAILED", "STOPPED"):
         time.sleep(2)
-        out = subprocess.run(latentsci_cmd("status", job_id, "--address", url), cwd=ROOT,
-                             env=env, capture_output=True, text=True, timeout=60)
-        status = out.stdout.split()[1] if out.returncode == 0 and out.stdout.split() else ""
-    logs = subprocess.run(latentsci_cmd("logs", job_id, "--address", url), cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60).stdout
-    assert status == "SUCCEEDED", logs
-    assert "[ingest] running ingest" in logs and "Ray: cluster at 127.0.0.1:" in logs
+        out = _job_cli(env, "status", job_id, "--address", url)
+        assert out.returncode == 0, out.stderr
+        status = out.stdout.split()[1] if out.stdout.split() else ""
+    logs = _job_cli(env, "logs", job_id, "--address", url)
+    assert logs.returncode == 0, logs.stderr
+    assert status == "SUCCEEDED", logs.stdout
+    assert "[ingest] running ingest" in logs.stdout and "Ray: cluster at 127.0.0.1:" in logs.stdout
     assert (run_dir / "manifest.json").is_file()
+    # a token read from a file (a mounted Secret) works the same way
+    token_file = tmp_path / "token"
+    token_file.write_text(token)
+    listed = _job_cli(user_env(tmp_path / "home", RAY_AUTH_TOKEN_PATH=str(token_file)),
+                      "status", "--address", url)
+    assert listed.returncode == 0 and job_id in listed.stdout, listed.stderr
 
+
+def test_job_verbs_without_a_token_are_one_line(head_node, tmp_path, smiles_file):
+    url, _ = head_node
+    env = user_env(tmp_path / "home")
+    pipeline = write_pipeline(tmp_path, smiles_file, fp=False)
+    expected = (f"error: Ray job server at {url} needs an auth token and none is set: export "
+                "RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH, a file holding it); `ray "
+                "get-auth-token` on the head node prints it")
+    for args in (["submit", str(pipeline)], ["status"], ["logs", "raysubmit_x"]):
+        result = _job_cli(env, *args, "--address", url)
+        assert result.returncode == 2 and result.stderr.strip().splitlines() == [expected], args
+    missing = _job_cli(user_env(tmp_path / "home", RAY_AUTH_TOKEN_PATH=str(tmp_path / "nope")),
+                       "status", "--address", url)
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
+        f"error: RAY_AUTH_TOKEN_PATH={tmp_path / 'nope'}: no such file (it should hold the "
+        "cluster's auth token)"]
+    wrong = _job_cli(user_env(tmp_path / "home", RAY_AUTH_TOKEN="0" * 32), "status", "--address",
+                     url)
+    assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1
+    assert wrong.stderr.startswith(f"error: Ray job server at {url} refused us:"), wrong.stderr
 
 
 def test_map_batches_keeps_order_and_returns_user_errors_as_themselves(ray_cluster):

@@ -70,12 +70,31 @@ def single_node_mode() -> None:
         constants.ENABLE_RAY_CLUSTER = False
 
 
+def auth_token_source() -> str | None:
+    """Where this process's Ray auth token comes from (as Ray looks for it), or None."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return "RAY_AUTH_TOKEN"
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if path:
+        if not Path(path).expanduser().is_file():
+            raise ClusterError(f"RAY_AUTH_TOKEN_PATH={path}: no such file (it should hold the "
+                               "cluster's auth token)")
+        return f"RAY_AUTH_TOKEN_PATH={path}"
+    saved = Path.home() / ".ray" / "auth_token"
+    return str(saved) if saved.is_file() else None
+
+
 def token_auth_env() -> None:
-    """Send our Ray auth token when one exists: Ray clients only do so with RAY_AUTH_MODE=token."""
-    has_token = any(os.environ.get(k) for k in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")) or (
-        Path.home() / ".ray" / "auth_token").is_file()
-    if has_token and "RAY_AUTH_MODE" not in os.environ:
-        os.environ["RAY_AUTH_MODE"] = "token"
+    """Send our Ray auth token when one exists: Ray clients only do so with RAY_AUTH_MODE=token.
+
+    Ray reads the mode into its cached config when `ray._raylet` is first imported, so a mode
+    set afterwards must also refresh that config (as Ray's own token setup does)."""
+    if "RAY_AUTH_MODE" in os.environ or auth_token_source() is None:
+        return
+    os.environ["RAY_AUTH_MODE"] = "token"
+    raylet = sys.modules.get("ray._raylet")
+    if raylet is not None:
+        raylet.Config.initialize("")
 
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> ClusterInfo:
