@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ from latentsci.store import LatentStore
 from workflows.molecules import STAGES
 
 from conftest import ROOT, cli_env, latentsci_cmd, write_pipeline
+from console_lines import foreign_lines
 
 
 def _run(pipeline, run_dir, address, *extra):
@@ -56,7 +58,7 @@ def test_outputs_manifest_and_rejects(first_run):
                                        [8, "OCC", "duplicate of line 1"]]
     table = pd.read_parquet(ingest["outputs"]["molecules"])
     assert "CCN" in table["smiles"].tolist()  # the salt kept its largest fragment
-    assert set(table["split"]) <= {"train", "valid", "test"}
+    assert table["split"].value_counts().to_dict() == {"train": 12, "valid": 5, "test": 4}
     store = LatentStore.open(stages["fingerprints"]["outputs"]["store"])
     assert len(store) == 21 and store.dim == 32 and store.complete
     assert store.ids.tolist() == table["id"].tolist()
@@ -83,7 +85,64 @@ def test_mlflow_parent_and_stage_runs(first_run):
     fingerprints = next(c for c in children if c.info.run_name == "fingerprints")
     assert [a.path for a in client.list_artifacts(fingerprints.info.run_id)] == ["latent_map.png"]
     assert "manifest.json" in [a.path for a in client.list_artifacts(parents[0].info.run_id)]
-    assert parents[0].data.tags["ray_address"] and parents[0].data.tags["git_commit"]
+    _, _, _, address = first_run
+    assert parents[0].data.tags["ray_address"] == address
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    assert parents[0].data.tags["git_commit"] == head.stdout.strip()  # the code's, not the tmp dir's
+    assert len(head.stdout.strip()) == 40
+
+
+def test_the_console_shows_the_projects_lines_once_and_the_log_keeps_the_rest(first_run):
+    _, run_dir, result, _ = first_run
+    assert foreign_lines(result.stdout) == [] and result.stderr == ""
+    assert result.stdout.count("run directory: ") == 1  # the summary, once
+    assert f"full log:      {run_dir / 'driver.log'}" in result.stdout.splitlines()
+    log = (run_dir / "driver.log").read_text()
+    assert "mlflow.store.db.utils" in log  # MLflow's chatter kept, not dropped
+    assert "[fingerprints] done in" in log  # and the project's lines beside it
+
+
+CRASHING_WORKFLOW = """
+import sys
+
+from latentsci.pipeline.driver import main
+from latentsci.pipeline.stage import Stage, StageConfig, StageResult
+from latentsci.runtime import map_batches
+
+
+def invert(batch):
+    return [1 / x for x in batch]
+
+
+class InvertConfig(StageConfig):
+    values: list[int]
+
+
+def invert_all(config, ctx):
+    map_batches(invert, [config.values[:2], config.values[2:]], desc="invert")
+    return StageResult(outputs={})
+
+
+sys.exit(main({"invert": Stage("invert", InvertConfig, invert_all)}, prog="crashing"))
+"""
+
+
+def test_an_error_inside_a_ray_task_reaches_the_console(tmp_path, ray_cluster):
+    script = tmp_path / "crashing.py"
+    script.write_text(CRASHING_WORKFLOW)
+    pipeline = tmp_path / "crash.toml"
+    pipeline.write_text('[pipeline]\nname = "crash"\nworkflow = "crashing"\n\n'
+                        '[stages.invert]\nkind = "invert"\nvalues = [1, 2, 0, 4]\n')
+    run_dir = tmp_path / "run"
+    result = subprocess.run([sys.executable, str(script), str(pipeline), "--run-dir",
+                             str(run_dir), "--address", ray_cluster.address], cwd=ROOT,
+                            env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    log = run_dir / "driver.log"
+    assert result.stderr.splitlines() == [
+        f"error: ZeroDivisionError in a Ray task: division by zero (traceback in {log})"]
+    assert foreign_lines(result.stdout) == [] and "[invert] running invert" in result.stdout
+    assert "Traceback" in log.read_text() and "return [1 / x for x in batch]" in log.read_text()
 
 
 def test_rerun_skips_and_force_reruns_dependents(first_run):

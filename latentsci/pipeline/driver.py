@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
+from datetime import datetime, timezone
 from pathlib import Path
 
 from latentsci.errors import LatentsciError
@@ -15,6 +17,9 @@ from latentsci.pipeline.engine import run_pipeline
 from latentsci.pipeline.manifest import Manifest
 from latentsci.pipeline.spec import check_stage_names, load_pipeline, plan
 from latentsci.pipeline.stage import Stage
+from latentsci.runtime.console import captured, say
+
+LOG_NAME = "driver.log"  # Ray's, MLflow's and the libraries' output, appended run after run
 
 
 def default_run_dir(pipeline_name: str) -> Path:
@@ -52,6 +57,7 @@ def _where_to_look(run_dir: Path, manifest: Manifest, tracking_uri: str) -> str:
         for key, path in record.outputs.items():
             lines.append(f"  {record.name}.{key}: {path}")
     lines.append(f"MLflow:        mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1")
+    lines.append(f"full log:      {run_dir / LOG_NAME}")
     stores = [p for r in manifest.stages.values() for k, p in r.outputs.items()
               if k == "store" and p.endswith(".zarr")]  # latent stores, not field arrays
     for store in stores:
@@ -59,11 +65,20 @@ def _where_to_look(run_dir: Path, manifest: Manifest, tracking_uri: str) -> str:
     return "\n".join(lines)
 
 
+def crash_line(exc: BaseException) -> str:
+    """One line for an unexpected error; a Ray task's error is named by the task's own exception."""
+    cause = getattr(exc, "cause", None)  # RayTaskError carries the exception the task raised
+    inner = cause if isinstance(cause, BaseException) else exc
+    first = (str(inner).strip().splitlines() or [""])[0]
+    return f"{type(inner).__name__}{' in a Ray task' if inner is not exc else ''}: {first}"
+
+
+class Crashed(Exception):
+    """An unexpected error, already written with its traceback to the run's log."""
+
+
 def execute(args: argparse.Namespace, registry: dict[str, Stage]) -> int:
     """Validate everything, then join or start Ray, run the stages and say where results went."""
-    from latentsci.runtime import connect, disconnect, show_progress
-    from latentsci.tracking import Tracker, git_commit
-
     spec = load_pipeline(args.pipeline, args.profile)
     planned = plan(spec, registry)
     check_stage_names(spec, set(args.force), "--force")
@@ -72,29 +87,50 @@ def execute(args: argparse.Namespace, registry: dict[str, Stage]) -> int:
             print(f"{stage.name}: {stage.stage.kind} ({stage.config_hash}) needs {stage.needs}")
         return 0
     run_dir = (args.run_dir or default_run_dir(spec.name)).resolve()
-    info = connect(args.address)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        print(f"Ray: {'embedded' if info.embedded else 'cluster'} at {info.address} "
-              f"({info.cpus:g} CPUs, {info.gpus:g} GPUs)", flush=True)
-        tracker = Tracker(run_dir, experiment=spec.name)
-        tags = {"pipeline": spec.name, "pipeline_file": str(spec.path.resolve()),
-                "git_commit": git_commit(spec.path.parent), "ray_address": info.address,
-                "run_dir": str(run_dir)}
-        progress = show_progress() and not args.no_progress
-        manifest = run_pipeline(spec, planned, run_dir, tracker, tags, set(args.force), progress)
-        print(_where_to_look(run_dir, manifest, tracker.uri))
-    finally:
-        if info.owned:
-            disconnect()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = run_dir / LOG_NAME
+    with captured(log):
+        try:
+            _run_stages(args, spec, planned, run_dir)
+        except LatentsciError:
+            raise
+        except Exception as exc:
+            traceback.print_exc()  # into the log
+            raise Crashed(f"{crash_line(exc)} (traceback in {log})") from exc
     return 0
 
 
+def _run_stages(args: argparse.Namespace, spec, planned: list, run_dir: Path) -> None:
+    """Join or start Ray, run the stages, and print where everything went."""
+    from latentsci.runtime import connect, disconnect, show_progress
+    from latentsci.tracking import Tracker, git_commit
+
+    print(f"==== {datetime.now(timezone.utc).isoformat()} {' '.join(sys.argv)}", flush=True)
+    info = connect(args.address)
+    try:
+        say(f"Ray: {'embedded' if info.embedded else 'cluster'} at {info.address} "
+            f"({info.cpus:g} CPUs, {info.gpus:g} GPUs)")
+        tracker = Tracker(run_dir, experiment=spec.name)
+        tags = {"pipeline": spec.name, "pipeline_file": str(spec.path.resolve()),
+                "git_commit": git_commit(), "ray_address": info.address,
+                "run_dir": str(run_dir)}
+        progress = show_progress() and not args.no_progress
+        manifest = run_pipeline(spec, planned, run_dir, tracker, tags, set(args.force), progress)
+        say(_where_to_look(run_dir, manifest, tracker.uri))
+    finally:
+        if info.owned:
+            disconnect()
+
+
 def main(registry: dict[str, Stage], argv: list[str] | None = None, prog: str = "driver") -> int:
-    """Entry point of a workflow module; user mistakes print one line and exit 2."""
+    """Entry point of a workflow module; user mistakes print one line and exit 2, a crash one
+    line (its traceback is in the run's log) and exit 1."""
     args = parser(prog).parse_args(argv)
     try:
         return execute(args, registry)
     except LatentsciError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Crashed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

@@ -13,6 +13,7 @@ from latentsci.pipeline.hashing import flatten, hashable
 from latentsci.pipeline.manifest import Manifest
 from latentsci.pipeline.spec import PipelineSpec, PlannedStage, downstream
 from latentsci.pipeline.stage import StageContext, StageRecord
+from latentsci.runtime.console import say
 from latentsci.tracking import Tracker
 
 
@@ -70,7 +71,7 @@ def _run_one(planned: PlannedStage, manifest: Manifest, run_dir: Path, tracker: 
 
 def run_pipeline(spec: PipelineSpec, planned: list[PlannedStage], run_dir: Path,
                  tracker: Tracker, tags: dict[str, str], force: set[str] | None = None,
-                 progress: bool = False, log: Callable[[str], None] = print) -> Manifest:
+                 progress: bool = False, log: Callable[[str], None] = say) -> Manifest:
     """Run every stage not already finished with its current id (plus forced ones and dependents)."""
     run_dir = Path(run_dir)
     rerun = downstream(spec, force or set())

@@ -9,6 +9,8 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
+from latentsci.runtime.console import say
+
 
 class StageConfig(BaseModel):
     """Base of every stage's parameters: unknown keys are refused, values are frozen.
@@ -110,7 +112,7 @@ class StageContext:
                                       {k: v for k, v in row.items() if k != "epoch"}, epoch)
             shown = ", ".join(f"{k} {row[k]:.4g}" for k in show
                               if isinstance(row.get(k), float | int))
-            print(f"[{self.name}] epoch {epoch + 1}/{epochs}: {shown}", flush=True)
+            say(f"[{self.name}] epoch {epoch + 1}/{epochs}: {shown}")
         return log
 
     def input(self, stage: str) -> StageRecord:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
+
+from latentsci.runtime.console import progress_stream
 
 T = TypeVar("T")
 
 
 def show_progress() -> bool:
     """Progress bars on a terminal, silence in CI and in logs."""
-    return sys.stderr.isatty() and not os.environ.get("CI")
+    return progress_stream().isatty() and not os.environ.get("CI")
 
 
 def _get(ref):
@@ -50,7 +51,7 @@ def map_batches(fn: Callable[..., T], batches: Sequence[Any], desc: str, progres
     results: list[Any] = [None] * len(refs)
     pending = list(refs)
     with tqdm(total=sum(weight(b) for b in batches), desc=desc, disable=not progress,
-              unit="it", dynamic_ncols=True) as bar:
+              unit="it", dynamic_ncols=True, file=progress_stream()) as bar:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             i = position[done[0]]
