@@ -81,10 +81,13 @@ def test_config_rejects_bad_multipliers(changes, message):
 
 
 def test_config_rejects_unknown_keys_and_zero_channels():
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as info:
         FieldAutoencoderConfig(channels=1, depth=3)
-    with pytest.raises(ValidationError):
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [(("depth",), "extra_forbidden")]
+    with pytest.raises(ValidationError) as info:
         FieldAutoencoderConfig(channels=0)
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [
+        (("channels",), "greater_than_equal")]
 
 
 @pytest.mark.parametrize("upsample", ["nearest", "bilinear"])

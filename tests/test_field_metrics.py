@@ -42,7 +42,10 @@ def test_vrmse_of_a_constant_offset_is_per_channel():
     unbiased = 0.5 * n * n / (n * n - 1)
     expected = [0.2 / math.sqrt(unbiased), 0.6 / math.sqrt(9 * unbiased)]
     assert vrmse(pred, true, eps=0.0)[0] == pytest.approx(expected, rel=1e-12)
-    assert vrmse(pred, true).shape == (1, 2)
+    # the default eps = 1e-7 sits inside the square root, added to each channel's variance
+    with_eps = [0.2 / math.sqrt(unbiased + 1e-7), 0.6 / math.sqrt(9 * unbiased + 1e-7)]
+    got = vrmse(pred, true)
+    assert got.shape == (1, 2) and got[0] == pytest.approx(with_eps, rel=1e-12)
 
 
 def test_relative_l2_of_a_ten_percent_scale_error():
@@ -108,11 +111,22 @@ def test_band_errors_of_a_doubled_field_are_three_everywhere():
 
 
 def test_high_frequency_perturbation_shows_only_in_the_high_band():
-    true = np.random.default_rng(5).normal(size=(32, 32))  # 32 x 32: high band is shells 7..16
-    errors = spectrum_band_errors(true + 0.5 * wave(32, 12), true)
+    n = 32
+    true = np.random.default_rng(5).normal(size=(n, n))  # 32 x 32: high band is shells 7..16
+    perturbation = 0.5 * wave(n, 12)
+    errors = spectrum_band_errors(true + perturbation, true)
     assert errors["low"] == pytest.approx(0.0, abs=1e-10)
     assert errors["mid"] == pytest.approx(0.0, abs=1e-10)
-    assert errors["high"] > 1e-3
+    # by hand: the wave lives in shell 12 only, so only E(12) changes, by the cross term plus the
+    # wave's own power, mean((t + p)^2 - t^2) = 2 mean(t p) + mean(p^2) = 2 mean(t p) + 1/8.
+    # The other 9 high shells add zero, so err_high = |dE / (E_true(12) + floor)| / sqrt(10).
+    delta = 2 * np.mean(true * perturbation) + 0.5 ** 2 / 2
+    k = np.fft.fftfreq(n, d=1.0 / n)
+    shell_12 = np.rint(np.hypot(k[:, None], k[None, :])) == 12
+    e_true = np.sum(np.abs(np.fft.fft2(true)[shell_12]) ** 2) / n ** 4
+    floor = 1e-6 * shell_12.sum() / n ** 2  # eps per mode, summed over the shell's modes
+    expected = abs(delta) / (e_true + floor) / math.sqrt(10)
+    assert errors["high"] == pytest.approx(expected, rel=1e-9)
 
 
 def test_ensemble_spectra_are_averaged_before_comparing():
@@ -128,7 +142,12 @@ def test_error_by_lead_time_averages_over_batch():
     pred = true * (1 + scale[:, :, None, None, None])
     curve = error_by_lead_time(pred, true, relative_l2)
     assert curve == pytest.approx([0.2, 0.3, 0.4], rel=1e-12)
-    assert error_by_lead_time(pred, true, vrmse).shape == (3,)
+    # vrmse of true * (1 + s) is s * rms(true) / std(true) per field (std with ddof 1 and the
+    # default eps, as in The Well); the curve is its mean over the batch
+    rms = np.sqrt(np.mean(true[:, :, 0] ** 2, axis=(-2, -1)))
+    std = np.sqrt(np.var(true[:, :, 0], axis=(-2, -1), ddof=1) + 1e-7)
+    expected = (scale * rms / std).mean(axis=0)
+    assert error_by_lead_time(pred, true, vrmse) == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="batch, time, channel"):
         error_by_lead_time(pred[0], true[0], vrmse)
 

@@ -121,7 +121,8 @@ def test_read_touches_only_the_chunks_it_needs(zarr_group: Path) -> None:
     chunk.write_bytes(b"not a chunk")
     source = open_fields(zarr_group)
     np.testing.assert_array_equal(source.read(slice(1, 4)), ramp(SHAPE)[1:4])
-    with pytest.raises(RuntimeError):
+    # the codec's own error, raised only once the corrupt chunk is decoded
+    with pytest.raises(RuntimeError, match=r"^Zstd decompression error: invalid input data$"):
         source.read(slice(0, 1))
 
 
@@ -204,10 +205,8 @@ def test_rank_four_array_is_refused(tmp_path: Path) -> None:
     path = bare_array(tmp_path / "four.zarr", (2, 3, 4, 5))
     with pytest.raises(FieldDataError) as caught:
         open_fields(path)
-    message = str(caught.value)
-    assert str(path) in message and "(2, 3, 4, 5)" in message
-    assert "expected 5: (trajectory, time, channel, x, y)" in message
-    assert "\n" not in message
+    assert str(caught.value) == (f"{path}: array has 4 dimensions (2, 3, 4, 5); expected 5: "
+                                 "(trajectory, time, channel, x, y)")
 
 
 def test_integer_dtype_is_refused(tmp_path: Path) -> None:

@@ -1,7 +1,11 @@
 """Field-model training on Ray Train: the shared loop resumes a rerun and refuses bad input."""
 
+import re
+
 import numpy as np
 import pytest
+import torch
+from pydantic import ValidationError
 
 from latentsci.fields.autoencoder import FieldAutoencoderConfig, build_field_autoencoder
 from latentsci.fields.field_checkpoint import AUTOENCODER_KIND
@@ -37,9 +41,21 @@ def test_autoencoder_training_resumes_on_rerun(ray_cluster, tmp_path):
     first, again = train(2, "m1"), train(3, "m2")
     assert [r["epoch"] for r in first] == [0, 1]
     assert [r["epoch"] for r in again] == [0, 1, 2] and again[-1]["attempt_start_epoch"] == 2
+    # the rerun's first two rows are the first run's, read back from its checkpoint, not retrained
+    assert again[:2] == first
     assert again[-1]["loss"] < first[0]["loss"]
     trained, meta = load_model(tmp_path / "m2")
     assert meta["kind"] == AUTOENCODER_KIND and trained.compression_ratio((16, 16)) == 8.0
+    # training moved every weight (and left the normalisation buffers alone); the resumed third
+    # epoch moved them again from where the first run stopped
+    start, stopped = load_model(initial)[0].state_dict(), load_model(tmp_path / "m1")[0].state_dict()
+    buffers = {name for name, _ in trained.named_buffers()}
+    for name, value in trained.state_dict().items():
+        if name in buffers:
+            assert torch.equal(value, start[name]), name
+        else:
+            assert not torch.equal(value, start[name]), name
+            assert not torch.equal(value, stopped[name]), name
 
 
 def _initial(tmp_path):
@@ -74,10 +90,23 @@ def test_non_finite_loss_names_the_step_and_keeps_the_checkpoint(ray_cluster, tm
     # a checkpoint after the first step, then the huge step sends the weights to inf
     config = FieldTrainConfig(epochs=2, batch_size=4, num_workers=1, lr=1e30,
                               checkpoint_every_steps=1)
-    with pytest.raises(FieldTrainingError, match=r"training stopped: loss is .* in batch \d+ of "
-                       r"epoch \d+; the last good checkpoint is kept under .*state/ae$"):
+    with pytest.raises(FieldTrainingError) as info:
         train_field_model(initial, data, config, "ae", tmp_path / "state", tmp_path / "model")
-    assert list((tmp_path / "state" / "ae").glob("checkpoint_*"))
+    run = tmp_path / "state" / "ae"
+    found = re.fullmatch(r"training stopped: loss is (nan|inf|-inf) in batch (\d+) of epoch (\d+); "
+                         r"the last good checkpoint is kept under (.*)", str(info.value))
+    assert found and found[4] == str(run), str(info.value)
+    batch, epoch = int(found[2]), int(found[3])
+    # the newest checkpoint is a loadable model written right before the batch that failed: the
+    # step with lr 1e30 changed its weights, and nothing after that step was saved
+    newest = sorted(p for p in run.glob("checkpoint_*") if p.is_dir())[-1]
+    model, meta = load_model(newest)
+    assert (epoch, batch) == (0, 1)  # 3 batches an epoch: the first giant step breaks the second
+    assert (meta["epoch"], meta["batches_done"], meta["step"]) == (epoch, batch, 1)
+    assert meta["kind"] == AUTOENCODER_KIND and meta["history"] == []
+    start = load_model(initial)[0].state_dict()
+    assert any(not torch.equal(v, start[k]) for k, v in model.state_dict().items())
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values())
 
 
 def test_a_worker_without_examples_is_one_line(ray_cluster, tmp_path):
@@ -90,5 +119,6 @@ def test_a_worker_without_examples_is_one_line(ray_cluster, tmp_path):
 
 
 def test_unknown_training_key_is_refused():
-    with pytest.raises(ValueError, match="epoch"):
+    with pytest.raises(ValidationError) as info:
         FieldTrainConfig(epoch=3)
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [(("epoch",), "extra_forbidden")]
