@@ -83,13 +83,16 @@ def evaluate_job(job: str, samples: list[str], train: list[str], test: list[str]
 def encode_table(table: pd.DataFrame, model_dir: str, store_path: Path, properties: dict[str, str],
                  attrs: dict, rows_per_shard: int | None, progress: bool) -> pd.DataFrame:
     """Encode every row of `table` (id, smiles, properties) into a new store; the reject report."""
+    from latentsci.latent import codec_record, load_codec
     from latentsci.models.checkpoint import read_meta
     from latentsci.runtime import map_batches
 
     meta = read_meta(Path(model_dir))
+    record = codec_record(load_codec(model_dir))
     store = LatentStore.create(store_path, len(table), int(meta["config"]["latent_dim"]),
                                properties, with_std=True, rows_per_shard=rows_per_shard,
-                               attrs={"model": "molecule_vae", "model_path": model_dir, **attrs})
+                               attrs={"model": "molecule_vae", "model_path": model_dir,
+                                      "codec": record, **attrs})
     blocks = [store.grid.bounds(b) for b in range(store.grid.n_blocks)]
     rejects = map_batches(encode_block, blocks, desc="encode", progress=progress,
                           weight=lambda b: b[1] - b[0], store_path=str(store_path),

@@ -83,6 +83,11 @@ def test_vae_pipeline(ray_cluster, tmp_path):
     store = LatentStore.open(stages["encode"]["outputs"]["store"])
     assert len(store) == 21 and store.dim == 8 and "z_std" in store.group
     assert store.attrs["model_mlflow_run_id"] == stages["train"]["mlflow_run_id"]
+    from latentsci.latent import store_codec
+    from latentsci.latent.codec import weights_sha256
+
+    assert store.attrs["codec"]["kind"] == "molecule_vae"  # the store names the codec that wrote it
+    assert store_codec(store).weights_sha256 == weights_sha256(stages["train"]["outputs"]["model"])
     # Tin is outside the featuriser (encoding reads graphs only: SELFIES tokens do not matter).
     rejects = open(stages["encode"]["outputs"]["rejects"]).read().splitlines()[1:]
     assert stages["encode"]["metrics"]["rejected"] == len(rejects) >= 1

@@ -25,7 +25,7 @@ from latentsci.fields.autoencoder import FieldAutoencoderConfig, build_field_aut
 from latentsci.fields.data import latent_sequences
 from latentsci.fields.denoiser import LatentDenoiserConfig
 from latentsci.fields.encode import encode_fields
-from latentsci.fields.field_checkpoint import AUTOENCODER_KIND
+from latentsci.fields.field_checkpoint import AUTOENCODER_CODEC, AUTOENCODER_KIND
 from latentsci.fields.forecast import forecast_fields, forecast_metrics, reconstruction_scores
 from latentsci.fields.gray_scott import GrayScottConfig
 from latentsci.fields.navier_stokes import NavierStokesConfig
@@ -167,7 +167,9 @@ def train_autoencoder(config: AutoencoderStageConfig, ctx: StageContext) -> Stag
     except ValueError as exc:
         raise InputDataError(f"stage {ctx.name}: {exc}") from None
     model.fit_scale(sample_frames(source, train_ids, seed=config.seed))
-    initial = save_model(ctx.out_dir / "initial", model, {"kind": AUTOENCODER_KIND})
+    initial = save_model(ctx.out_dir / "initial", model, {
+        "kind": AUTOENCODER_KIND, "codec": AUTOENCODER_CODEC,
+        "frame_shape": list(source.shape[2:])})  # the grid its codec encodes
     model_dir = ctx.out_dir / "model"
     history = train_field_model(initial, {"dataset": "frames", "kwargs": {
         "fields_path": fields, "trajectories": train_ids}}, config, ctx.name, ctx.state_dir,

@@ -53,18 +53,21 @@ def encode_fields(fields_path: str, model_dir: str, store_path: Path, test_from:
                   per_task: int, attrs: dict, progress: bool) -> LatentStore:
     """Encode all frames (blown-up trajectories stay NaN rows) into a new latent store."""
     from latentsci.fields.sources import open_fields
+    from latentsci.latent import codec_record, load_codec
     from latentsci.runtime import map_batches
 
     source = open_fields(fields_path)
     n, times = source.shape[:2]
     shape = loaded_autoencoder(model_dir).latent_shape(tuple(source.shape[3:]))
     params = list(source.parameters)
+    record = codec_record(load_codec(model_dir, frame_shape=source.shape[2:]))
     store = LatentStore.create(
         store_path, n * times, int(np.prod(shape)),
         {"trajectory": "int64", "time": "float64", "split": "str",
          **dict.fromkeys(params, "float64")},
         rows_per_shard=per_task * times,
-        attrs={"model": "field_autoencoder", "model_path": model_dir, "fields": fields_path,
+        attrs={"model": "field_autoencoder", "model_path": model_dir, "codec": record,
+               "fields": fields_path,
                "latent_shape": list(shape), "times_per_trajectory": times,
                "parameters": params, "test_from": test_from, **attrs})
     blocks = [(s, min(s + per_task, n)) for s in range(0, n, per_task)]

@@ -29,6 +29,7 @@ FORMAT = "latentsci.field_model"
 FORMAT_VERSION = 1
 RESERVED = ("format", "format_version", "kind", "config")
 AUTOENCODER_KIND = "field_autoencoder"
+AUTOENCODER_CODEC = {"kind": AUTOENCODER_KIND, "module": "latentsci.fields.codec"}  # for load_codec
 
 Builder = Callable[[dict], nn.Module]
 
@@ -134,7 +135,8 @@ def save_field_autoencoder(folder: Path, model: FieldAutoencoder,
     """save_field_model for an autoencoder from build_field_autoencoder (its config is known)."""
     if model.config is None:
         raise ValueError("the autoencoder has no config; build it with build_field_autoencoder")
-    return save_field_model(folder, model, AUTOENCODER_KIND, model.config, extra)
+    return save_field_model(folder, model, AUTOENCODER_KIND, model.config,
+                            {"codec": AUTOENCODER_CODEC, **(extra or {})})
 
 
 def load_field_autoencoder(folder: Path, map_location: str = "cpu") -> FieldAutoencoder:

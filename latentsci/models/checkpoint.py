@@ -15,6 +15,7 @@ from latentsci.models.vae import MoleculeVAE
 
 FORMAT = "latentsci.molecule_vae"
 FORMAT_VERSION = 1
+CODEC = {"kind": "molecule_vae", "module": "latentsci.models.codec"}  # what load_codec imports
 
 
 class ModelFileError(LatentsciError):
@@ -28,7 +29,7 @@ def save_checkpoint(folder: Path, model: MoleculeVAE, config: MoleculeVAEConfig,
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), folder / "model.pt")
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": config.model_dump(),
-            "vocab": vocab.to_dict(), **(extra or {})}
+            "vocab": vocab.to_dict(), "codec": CODEC, **(extra or {})}
     (folder / "meta.json").write_text(json.dumps(meta, indent=2))
     return folder
 

@@ -63,14 +63,21 @@ class MoleculeVAE(nn.Module):
         """z = mu + sigma * eps, differentiable in mu and logvar."""
         return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
 
-    def recon_loss(self, z: torch.Tensor, batch: MoleculeBatch) -> tuple[torch.Tensor, float]:
-        """Token cross-entropy per molecule (padding ignored), and teacher-forced token accuracy."""
+    def recon_per_molecule(self, z: torch.Tensor,
+                           batch: MoleculeBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token cross-entropy of each molecule given its z (nats, padding ignored), and the
+        number of its tokens the teacher-forced decoder gets right."""
         logits = self.decoder(batch.tokens_in, z)
         mask = batch.targets != 0
         ce = F.cross_entropy(logits.transpose(1, 2), batch.targets, reduction="none")
-        per_molecule = (ce * mask).sum(dim=1)
-        correct = ((logits.argmax(-1) == batch.targets) & mask).sum()
-        return per_molecule.mean(), float(correct) / max(int(mask.sum()), 1)
+        correct = ((logits.argmax(-1) == batch.targets) & mask).sum(dim=1)
+        return (ce * mask).sum(dim=1), correct
+
+    def recon_loss(self, z: torch.Tensor, batch: MoleculeBatch) -> tuple[torch.Tensor, float]:
+        """Mean token cross-entropy per molecule, and teacher-forced token accuracy."""
+        per_molecule, correct = self.recon_per_molecule(z, batch)
+        tokens = int((batch.targets != 0).sum())
+        return per_molecule.mean(), float(correct.sum()) / max(tokens, 1)
 
     def kl_loss(self, mu: torch.Tensor, logvar: torch.Tensor,
                 free_bits: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,168 @@
+"""The codec contract: what a model that maps items to latents offers every latent operation.
+
+    encode(items) -> Encoded          z rows (n, d), a NaN row and a reason for each unreadable item
+    decode(z) -> items                molecules: SMILES; fields: frames (n, channel, x, y)
+    reconstruction_error(items)       one number per item (NaN where it cannot be encoded)
+    latent_shape, to_latent(rows)     how a flat store row maps to the latent's own shape
+    kind, version, source, weights_sha256
+
+This package knows neither domain. A checkpoint names the module that provides its kind (meta.json
+`codec.module`); that module calls `register_codec` when imported, so `load_codec` in a fresh
+process loads any checkpoint without this file importing molecules or fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from latentsci.errors import LatentsciError
+
+WEIGHTS_FILE = "model.pt"
+# Checkpoints written before meta.json named its codec module: format -> the module that reads it.
+LEGACY_MODULES = {"latentsci.molecule_vae": "latentsci.models.codec",
+                  "latentsci.field_model": "latentsci.fields.codec"}
+
+
+class CodecError(LatentsciError):
+    """A path or URI that does not hold a model with a codec, or items a codec cannot take."""
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """z rows (n, d) float32, NaN rows where `reasons[i]` says why item i could not be encoded."""
+
+    z: np.ndarray
+    reasons: list[str | None]
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Which items were encoded."""
+        return np.array([r is None for r in self.reasons], dtype=bool)
+
+
+@runtime_checkable
+class Codec(Protocol):
+    """A trained model seen as a map between items and latent rows."""
+
+    kind: str
+    version: str
+    source: str
+    latent_shape: tuple[int, ...]
+
+    def encode(self, items: Sequence[Any]) -> Encoded: ...
+
+    def decode(self, z: np.ndarray) -> Any: ...
+
+    def reconstruction_error(self, items: Sequence[Any]) -> np.ndarray: ...
+
+
+Loader = Callable[..., Codec]
+_LOADERS: dict[str, Loader] = {}
+
+
+def register_codec(kind: str, loader: Loader) -> None:
+    """Make `load_codec` build `kind` with loader(folder, meta, source, **options)."""
+    _LOADERS[kind] = loader
+
+
+def latent_dim(codec: Codec) -> int:
+    """Values in one flat latent row."""
+    return int(np.prod(codec.latent_shape))
+
+
+def to_latent(codec: Codec, rows: np.ndarray) -> np.ndarray:
+    """Flat store rows (n, d) as latents in the codec's own shape (n, *latent_shape)."""
+    rows = np.asarray(rows, dtype=np.float32)
+    if rows.ndim != 2 or rows.shape[1] != latent_dim(codec):
+        raise CodecError(f"{codec.source}: z has shape {rows.shape}, expected (rows, "
+                         f"{latent_dim(codec)}) for latents shaped {codec.latent_shape}")
+    return rows.reshape(len(rows), *codec.latent_shape)
+
+
+def weights_sha256(folder: Path) -> str:
+    """Content hash of a model folder's weights file: which weights wrote a store."""
+    digest = hashlib.sha256()
+    with (Path(folder) / WEIGHTS_FILE).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def codec_record(codec: Codec) -> dict[str, str]:
+    """What a store records of the codec that wrote it."""
+    return {"kind": codec.kind, "version": codec.version, "source": codec.source,
+            "weights_sha256": getattr(codec, "weights_sha256", "")}
+
+
+def store_codec(store: Any, **options: Any) -> Codec:
+    """The codec that wrote a latent store (its `codec` attribute), refused if its weights
+    changed since."""
+    record = store.attrs.get("codec")
+    if not isinstance(record, dict) or not record.get("source"):
+        raise CodecError(f"{store.path}: the store records no codec (written before stores did, "
+                         "or not by a codec): pass the model explicitly")
+    codec = load_codec(record["source"], **options)
+    if record.get("weights_sha256") and codec_record(codec)["weights_sha256"] != record[
+            "weights_sha256"]:
+        raise CodecError(f"{store.path}: the model at {record['source']} is not the one that "
+                         "wrote this store (its weights changed)")
+    return codec
+
+
+def _local_folder(path_or_uri: str, tracking_uri: str | None) -> Path:
+    """A model folder on disk: the path itself, or an MLflow artifact downloaded from its URI."""
+    text = str(path_or_uri)
+    if "://" in text or text.startswith(("runs:", "models:")):
+        import mlflow
+
+        try:
+            return Path(mlflow.artifacts.download_artifacts(artifact_uri=text,
+                                                            tracking_uri=tracking_uri))
+        except Exception as exc:  # MLflow raises many kinds for a bad URI or server
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CodecError(f"{text}: cannot fetch the model from MLflow: {first}") from None
+    return Path(text)
+
+
+def read_codec_meta(folder: Path) -> tuple[str, str, dict]:
+    """(kind, module, meta) of a model folder, or one line saying why it holds no codec."""
+    meta_path = Path(folder) / "meta.json"
+    if not (Path(folder) / WEIGHTS_FILE).is_file() or not meta_path.is_file():
+        raise CodecError(f"{folder}: not a latentsci model (expected {WEIGHTS_FILE} and meta.json)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise CodecError(f"{meta_path}: not valid JSON") from None
+    named = meta.get("codec") if isinstance(meta, dict) else None
+    if isinstance(named, dict) and named.get("kind") and named.get("module"):
+        return str(named["kind"]), str(named["module"]), meta
+    module = LEGACY_MODULES.get(meta.get("format") if isinstance(meta, dict) else None)
+    if module is None:
+        raise CodecError(f"{folder}: meta.json names no codec (format {meta.get('format')!r})")
+    kind = meta.get("kind", "molecule_vae") if module.endswith("fields.codec") else "molecule_vae"
+    return str(kind), module, meta
+
+
+def load_codec(path_or_uri: str | Path, tracking_uri: str | None = None,
+               **options: Any) -> Codec:
+    """The codec of a model folder or MLflow URI (`runs:/ID/checkpoint`), whatever its domain."""
+    folder = _local_folder(str(path_or_uri), tracking_uri)
+    kind, module, meta = read_codec_meta(folder)
+    if kind not in _LOADERS:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise CodecError(f"{folder}: codec kind {kind!r} needs module {module!r}, which "
+                             f"cannot be imported: {exc}") from None
+    if kind not in _LOADERS:
+        raise CodecError(f"{folder}: a {kind!r} model is not a codec (codecs: "
+                         f"{', '.join(sorted(_LOADERS)) or 'none registered'})")
+    return _LOADERS[kind](folder, meta, str(path_or_uri), **options)
