@@ -62,20 +62,20 @@ def initial_states(n_traj: int, resolution: int) -> torch.Tensor:
                       for s in range(n_traj)])
 
 
-def solve(setting: Setting, w0_fine: torch.Tensor, t_final: float,
-          frames: int) -> tuple[np.ndarray, float]:
+def solve(setting: Setting, w0_fine: torch.Tensor, t_final: float, frames: int,
+          device: str = "cpu") -> tuple[np.ndarray, float]:
     """Frames (traj, frame, 64, 64) of one setting from the reference-grid initial states, and
     the wall seconds of the solve."""
     step = w0_fine.shape[-1] // setting.resolution
     real = torch.float64 if setting.double else torch.float32
-    w0 = w0_fine[..., ::step, ::step].to(real).contiguous()
-    forcing = kolmogorov_forcing(setting.resolution, 0.1, real)
+    w0 = w0_fine[..., ::step, ::step].to(device=device, dtype=real).contiguous()
+    forcing = kolmogorov_forcing(setting.resolution, 0.1, real).to(device)
     viscosity = torch.full((len(w0),), 1e-3)
     start = time.perf_counter()
-    w = solve_vorticity(w0, forcing, viscosity, setting.dt, t_final, frames)
+    w = solve_vorticity(w0, forcing, viscosity, setting.dt, t_final, frames,
+                        subsample=setting.resolution // STORED).cpu()
     seconds = time.perf_counter() - start
-    keep = setting.resolution // STORED
-    return w[..., ::keep, ::keep].double().numpy(), seconds
+    return w.double().numpy(), seconds
 
 
 def relative_l2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -94,16 +94,16 @@ def compare(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     w0 = initial_states(args.trajectories, reference.resolution)
     times = args.t_final * np.arange(1, args.frames + 1) / args.frames
-    truth, seconds = solve(reference, w0, args.t_final, args.frames)
+    truth, seconds = solve(reference, w0, args.t_final, args.frames, args.device)
     print(f"reference {reference}: {args.trajectories} trajectories to t = {args.t_final:g} in "
           f"{seconds:.0f} s ({args.trajectories / seconds:.3g} trajectories/s, "
-          f"{args.threads} thread)", flush=True)
+          f"{args.device}, {args.threads} CPU thread)", flush=True)
     shown = [t for t in SHOWN_TIMES if t <= args.t_final]
     print(f"\n| setting | trajectories/s | {' | '.join(f't = {t}' for t in shown)} | "
           f"max to t = 20 | max to t = {args.t_final:g} |")
     print("|---|---:|" + "---:|" * (len(shown) + 2))
     for setting in settings:
-        frames, seconds = solve(setting, w0, args.t_final, args.frames)
+        frames, seconds = solve(setting, w0, args.t_final, args.frames, args.device)
         worst = relative_l2(frames, truth).max(axis=0)  # over trajectories, per frame
         at = [worst[np.argmin(np.abs(times - t))] for t in shown]
         early = worst[times <= 20].max() if (times <= 20).any() else float("nan")
@@ -118,12 +118,12 @@ def cost(args: argparse.Namespace) -> None:
     for text in args.settings:
         setting = Setting.parse(text)
         w0 = initial_states(args.trajectories, setting.resolution)
-        _, seconds = solve(setting, w0, args.steps * setting.dt, 1)
+        _, seconds = solve(setting, w0, args.steps * setting.dt, 1, args.device)
         total_steps = round(args.t_final / setting.dt)
         per_traj = seconds / args.steps * total_steps / args.trajectories
         print(f"{setting}: {seconds / args.steps * 1e3:.2f} ms per step for {args.trajectories} "
               f"trajectories; to t = {args.t_final:g} ({total_steps} steps): {per_traj:.0f} s "
-              f"per trajectory = {1 / per_traj:.3g} trajectories/s ({args.threads} thread)")
+              f"per trajectory = {1 / per_traj:.3g} trajectories/s ({args.device}, {args.threads} CPU thread)")
 
 
 def main() -> None:
@@ -135,6 +135,7 @@ def main() -> None:
         p.add_argument("--trajectories", type=int, default=8)
         p.add_argument("--t-final", type=float, default=50.0)
         p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--device", default="cpu", help="torch device of the solves (cuda)")
     sub.choices["compare"].add_argument("--reference", default="256:1e-4")
     sub.choices["compare"].add_argument("--frames", type=int, default=50)
     sub.choices["cost"].add_argument("--steps", type=int, default=300)
