@@ -12,8 +12,9 @@ subsampled to 64 x 64), measured on the same initial states in float64.
       Trajectories per second of a setting to --t-final, timed over --steps steps and extrapolated
       (the protocol itself is too costly to finish on a CPU).
 
-Float32 solves are compared too (`:f32`), but round-off alone separates two float32 solves by
-0.3% at t = 20 (the flow is chaotic), so only float64 comparisons say anything about dt or grid.
+Float32 solves are compared too (`:f32`); round-off alone separates a float32 solve from a float64
+one by about 0.01% at t = 20 and 0.09% at t = 50 on this flow (bench/RESULTS.md), so dt and grid
+are compared in float64.
 """
 
 from __future__ import annotations
@@ -117,6 +118,8 @@ def cost(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     for text in args.settings:
         setting = Setting.parse(text)
+        if setting.resolution % STORED:
+            raise SystemExit(f"error: {setting}: the grid must be a multiple of {STORED}")
         w0 = initial_states(args.trajectories, setting.resolution)
         _, seconds = solve(setting, w0, args.steps * setting.dt, 1, args.device)
         total_steps = round(args.t_final / setting.dt)
@@ -127,6 +130,7 @@ def cost(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    """Pick the command from the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("compare", "cost"):

@@ -208,3 +208,32 @@ def test_a_store_gives_back_the_codec_that_wrote_it_and_notices_changed_weights(
     bare = LatentStore.create(tmp_path / "bare.zarr", 1, 16, rows_per_shard=1024)
     with pytest.raises(CodecError, match="the store records no codec"):
         store_codec(bare)
+
+
+def test_codecs_take_empty_batches_and_refuse_a_lone_string(molecule_folder, field_folder):
+    molecules, fields = load_codec(molecule_folder), load_codec(field_folder[0])
+    assert molecules.encode([]).z.shape == (0, 16) and molecules.decode(np.zeros((0, 16))) == []
+    assert fields.encode([]).z.shape == (0, 256) and fields.decode(np.zeros((0, 256))).shape == (
+        0, 1, 32, 32)
+    assert fields.reconstruction_error(np.zeros((0, 1, 32, 32))).shape == (0,)
+    with pytest.raises(CodecError, match="items must be a list"):
+        molecules.encode("CCO")
+
+
+def test_rows_follow_positions_and_rejected_rows_decode_to_nothing(molecule_folder):
+    import pandas as pd
+
+    codec = load_codec(molecule_folder)
+    series = pd.Series(["C1CC(", MOLECULES[0], MOLECULES[1]], index=[2, 0, 1])
+    encoded = codec.encode(series)
+    assert encoded.reasons == ["unparsable SMILES", None, None]
+    np.testing.assert_allclose(encoded.z[1:], codec.encode(MOLECULES[:2]).z, rtol=1e-6)
+    decoded = codec.decode(encoded.z)
+    assert decoded[0] is None and decoded[1:] == codec.decode(encoded.z[1:])
+
+
+def test_meta_json_cannot_choose_a_module_outside_latentsci(tmp_path):
+    (tmp_path / "model.pt").write_bytes(b"")
+    (tmp_path / "meta.json").write_text('{"codec": {"kind": "x", "module": "os"}}')
+    with pytest.raises(CodecError, match="codec module 'os' is not part of latentsci"):
+        load_codec(tmp_path)

@@ -62,10 +62,10 @@ def test_random_field_has_the_covariance_it_is_meant_to_have():
     assert float(power[0, 0]) < 1e-20  # zero mean, exactly
     ratio, stderr = ratio[k2 > 0], stderr[k2 > 0]
     assert ((ratio - 1).abs() < 5 * stderr).all(), float((ratio - 1).abs().max())
-    # and over all modes at once (each mode counted once with its conjugate twin): within 1%
+    # and over all modes at once (each mode counted once with its conjugate twin): 3 std errors
     assert abs(float(ratio.mean()) - 1) < 3 / math.sqrt(samples * len(ratio) / 2)
-    # the pointwise variance is the covariance summed over modes
-    assert float(w.var()) == pytest.approx(float(expected[k2 > 0].sum()), rel=0.02)
+    # the pointwise variance is the covariance summed over modes (its std error here ~1%)
+    assert float(w.var()) == pytest.approx(float(expected[k2 > 0].sum()), rel=0.05)
 
 
 def test_gray_scott_spots_form_but_the_uniform_regime_stays_uniform():

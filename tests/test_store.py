@@ -56,7 +56,7 @@ def test_every_row_written_by_concurrent_tasks(filled):
     assert store.ids.tolist() == ids.tolist()
     np.testing.assert_array_equal(store.column("qed"), props["qed"])
     assert store.column("split").tolist() == props["split"].tolist()
-    assert store.attrs["model"] == "test" and store.attrs["schema_version"] == 1
+    assert store.attrs["model"] == "test" and store.attrs["schema_version"] == 2
 
 
 def test_interrupted_write_stays_incomplete(tmp_path):
@@ -198,7 +198,16 @@ def test_a_store_written_before_dimension_names_stays_readable():
                                   np.arange(18, dtype=np.float32).reshape(6, 3) / 10)
     ds = old.to_xarray()
     assert dict(ds.sizes) == {"row": 6, "latent": 3} and ds["ids"].values[5] == "m5"
+    assert old.attrs["schema_version"] == 1 and "_written" in old.group
     assert old.table(old.where("split == 'valid'"))["qed"].tolist() == pytest.approx([0.2, 0.6, 1.0])
+
+
+def test_a_store_of_a_newer_schema_is_refused_in_one_line(tmp_path):
+    store = LatentStore.create(tmp_path / "s.zarr", 2, 2, rows_per_shard=1024)
+    store.group.attrs["schema_version"] = 99
+    with pytest.raises(StoreError, match=r"store schema version 99 is newer than this latentsci "
+                                         r"reads \(2\): upgrade it"):
+        LatentStore.open(tmp_path / "s.zarr", allow_incomplete=True)
 
 
 def test_open_refuses_what_is_not_a_store(tmp_path):

@@ -36,6 +36,7 @@ class FieldCodec:
         self.source = source
         self.weights_sha256 = weights
         self.frame_shape = tuple(int(v) for v in frame_shape)
+        self.load_options = {"frame_shape": list(self.frame_shape)}  # what a store must record
         if len(self.frame_shape) != 3 or self.frame_shape[0] != model.channels:
             raise CodecError(f"{source or 'model'}: frame_shape {self.frame_shape} is not "
                              f"({model.channels}, x, y) for this {model.channels}-channel model")
@@ -47,10 +48,12 @@ class FieldCodec:
     def _frames(self, items: Sequence | np.ndarray) -> tuple[np.ndarray, list[str | None]]:
         """Frames as float32 (n, channel, x, y), and why each non-finite one cannot be read."""
         frames = np.asarray(items, dtype=np.float32)
+        if frames.size == 0 and frames.ndim < 4:  # an empty batch
+            frames = frames.reshape(0, *self.frame_shape)
         if frames.ndim != 4 or frames.shape[1:] != self.frame_shape:
             raise CodecError(f"{self.source or 'field codec'}: frames shaped {frames.shape}, "
                              f"expected (n, {', '.join(map(str, self.frame_shape))})")
-        finite = np.isfinite(frames).reshape(len(frames), -1).all(axis=1)
+        finite = np.isfinite(frames).all(axis=(1, 2, 3))
         return frames, [None if ok else "frame holds NaN or inf" for ok in finite]
 
     def _run(self, fn, frames: np.ndarray) -> np.ndarray:
@@ -69,7 +72,10 @@ class FieldCodec:
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Frames (n, channel, x, y) in physical units from flat latent rows."""
-        return self._run(self.model.decode, to_latent(self, z))
+        latents = to_latent(self, z)
+        if len(latents) == 0:
+            return np.zeros((0, *self.frame_shape), dtype=np.float32)
+        return self._run(self.model.decode, latents)
 
     def reconstruction_error(self, items: Sequence | np.ndarray) -> np.ndarray:
         """VRMSE of each frame's reconstruction, averaged over channels; NaN for bad frames."""
@@ -82,12 +88,13 @@ class FieldCodec:
         return out
 
 
-def load_field_codec(folder: Path, meta: dict, source: str, frame_shape: Sequence[int] | None = None,
+def load_field_codec(folder: Path, meta: dict, source: str,
+                     frame_shape: Sequence[int] | None = None,
                      map_location: str = "cpu") -> FieldCodec:
     """The codec of a saved field autoencoder, on the grid given or recorded at training."""
     from latentsci.fields.field_checkpoint import load_field_autoencoder
 
-    shape = frame_shape or meta.get("frame_shape")
+    shape = frame_shape if frame_shape is not None else meta.get("frame_shape")
     if shape is None:
         raise CodecError(f"{folder}: this field autoencoder does not record the grid it was "
                          "trained on: pass frame_shape=(channels, x, y) to load_codec")

@@ -84,6 +84,8 @@ def solve_vorticity(w0: torch.Tensor, forcing: torch.Tensor | None, viscosity: t
     `viscosity` has one value per trajectory. Non-finite values are left in place for the caller
     to detect (an unstable time step blows up one trajectory, not the batch)."""
     n = w0.shape[-1]
+    if n % subsample:
+        raise ValueError(f"subsample {subsample} does not divide the grid ({n})")
     steps = max(round(t_final / dt), frames)
     record_every = steps // frames
     real = w0.dtype

@@ -26,6 +26,7 @@ import numpy as np
 from latentsci.errors import LatentsciError
 
 WEIGHTS_FILE = "model.pt"
+TRUSTED_PREFIX = "latentsci."  # the only package whose codec modules load_codec imports
 # Checkpoints written before meta.json named its codec module: format -> the module that reads it.
 LEGACY_MODULES = {"latentsci.molecule_vae": "latentsci.models.codec",
                   "latentsci.field_model": "latentsci.fields.codec"}
@@ -73,6 +74,13 @@ def register_codec(kind: str, loader: Loader) -> None:
     _LOADERS[kind] = loader
 
 
+def check_items(items: Any, source: str) -> None:
+    """A batch of items is a sequence of them: a lone string would be read letter by letter."""
+    if isinstance(items, (str, bytes)):
+        raise CodecError(f"{source or 'codec'}: items must be a list (one string was given: "
+                         f"{items[:40]!r})")
+
+
 def latent_dim(codec: Codec) -> int:
     """Values in one flat latent row."""
     return int(np.prod(codec.latent_shape))
@@ -96,10 +104,12 @@ def weights_sha256(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def codec_record(codec: Codec) -> dict[str, str]:
-    """What a store records of the codec that wrote it."""
-    return {"kind": codec.kind, "version": codec.version, "source": codec.source,
-            "weights_sha256": getattr(codec, "weights_sha256", "")}
+def codec_record(codec: Codec) -> dict[str, Any]:
+    """What a store records of the codec that wrote it (enough for `store_codec` to reload it)."""
+    record = {"kind": codec.kind, "version": codec.version, "source": codec.source,
+              "weights_sha256": getattr(codec, "weights_sha256", "")}
+    options = getattr(codec, "load_options", None)
+    return {**record, "load_options": options} if options else record
 
 
 def store_codec(store: Any, **options: Any) -> Codec:
@@ -109,7 +119,7 @@ def store_codec(store: Any, **options: Any) -> Codec:
     if not isinstance(record, dict) or not record.get("source"):
         raise CodecError(f"{store.path}: the store records no codec (written before stores did, "
                          "or not by a codec): pass the model explicitly")
-    codec = load_codec(record["source"], **options)
+    codec = load_codec(record["source"], **{**record.get("load_options", {}), **options})
     if record.get("weights_sha256") and codec_record(codec)["weights_sha256"] != record[
             "weights_sha256"]:
         raise CodecError(f"{store.path}: the model at {record['source']} is not the one that "
@@ -144,10 +154,12 @@ def read_codec_meta(folder: Path) -> tuple[str, str, dict]:
     named = meta.get("codec") if isinstance(meta, dict) else None
     if isinstance(named, dict) and named.get("kind") and named.get("module"):
         return str(named["kind"]), str(named["module"]), meta
-    module = LEGACY_MODULES.get(meta.get("format") if isinstance(meta, dict) else None)
+    found = meta.get("format") if isinstance(meta, dict) else None
+    module = LEGACY_MODULES.get(found)
     if module is None:
-        raise CodecError(f"{folder}: meta.json names no codec (format {meta.get('format')!r})")
-    kind = meta.get("kind", "molecule_vae") if module.endswith("fields.codec") else "molecule_vae"
+        raise CodecError(f"{folder}: meta.json names no codec (format {found!r})")
+    kind = meta.get("kind", "field_autoencoder") if found == "latentsci.field_model" \
+        else "molecule_vae"
     return str(kind), module, meta
 
 
@@ -156,6 +168,8 @@ def load_codec(path_or_uri: str | Path, tracking_uri: str | None = None,
     """The codec of a model folder or MLflow URI (`runs:/ID/checkpoint`), whatever its domain."""
     folder = _local_folder(str(path_or_uri), tracking_uri)
     kind, module, meta = read_codec_meta(folder)
+    if not module.startswith(TRUSTED_PREFIX):  # meta.json must not choose what code runs
+        raise CodecError(f"{folder}: codec module {module!r} is not part of latentsci")
     if kind not in _LOADERS:
         try:
             importlib.import_module(module)

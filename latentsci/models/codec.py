@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from latentsci.inference import evaluating
-from latentsci.latent.codec import CodecError, Encoded, register_codec, to_latent, weights_sha256
+from latentsci.latent.codec import (
+    CodecError,
+    Encoded,
+    check_items,
+    register_codec,
+    to_latent,
+    weights_sha256,
+)
 from latentsci.models.vae import MoleculeVAE
 
 KIND = "molecule_vae"
@@ -29,6 +36,7 @@ class MoleculeCodec:
         self.source = source
         self.weights_sha256 = weights
         self.latent_shape = (int(model.prior.latent_dim),)
+        self.load_options: dict = {}
 
     def _examples(self, items: Sequence, tokens: bool) -> tuple[list, list[str | None]]:
         """Graph (and token) examples of the items, and why each unreadable one is not."""
@@ -46,6 +54,8 @@ class MoleculeCodec:
 
     def encode(self, items: Sequence[str]) -> Encoded:
         """Posterior means; a NaN row and the reason for each molecule the model cannot read."""
+        check_items(items, self.source)
+        items = list(items)  # positions, not labels (a pandas Series keeps its own index)
         _, reasons = self._examples(items, tokens=False)
         ok = [i for i, r in enumerate(reasons) if r is None]
         out = np.full((len(items), self.latent_shape[0]), np.nan, dtype=np.float32)
@@ -53,15 +63,21 @@ class MoleculeCodec:
             out[ok] = self.model.encode([items[i] for i in ok])
         return Encoded(out, reasons)
 
-    def decode(self, z: np.ndarray) -> list[str]:
-        """Greedy decodes of latent rows (always valid molecules)."""
-        return self.model.decode(to_latent(self, z))
+    def decode(self, z: np.ndarray) -> list[str | None]:
+        """Greedy decodes of latent rows (always valid molecules); None for a non-finite row (a
+        rejected item's), which has no molecule."""
+        z = to_latent(self, z)
+        finite = np.isfinite(z).all(axis=1)
+        decoded = iter(self.model.decode(z[finite]) if finite.any() else [])
+        return [next(decoded) if ok else None for ok in finite]
 
     def reconstruction_error(self, items: Sequence[str], batch_size: int = 256) -> np.ndarray:
         """Token NLL of each molecule under the decoder at its posterior mean; NaN where the
         molecule cannot be encoded or its SELFIES uses tokens unseen in training."""
         from latentsci.models.batching import collate
 
+        check_items(items, self.source)
+        items = list(items)
         examples, _ = self._examples(items, tokens=True)
         rows = [i for i, e in enumerate(examples) if e is not None]
         out = np.full(len(items), np.nan)

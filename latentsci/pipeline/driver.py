@@ -17,7 +17,7 @@ from latentsci.pipeline.engine import run_pipeline
 from latentsci.pipeline.manifest import Manifest
 from latentsci.pipeline.spec import check_stage_names, load_pipeline, plan
 from latentsci.pipeline.stage import Stage
-from latentsci.runtime.console import captured, say
+from latentsci.runtime.console import captured, route_errors, say
 
 LOG_NAME = "driver.log"  # Ray's, MLflow's and the libraries' output, appended run after run
 
@@ -67,7 +67,9 @@ def _where_to_look(run_dir: Path, manifest: Manifest, tracking_uri: str) -> str:
 
 def crash_line(exc: BaseException) -> str:
     """One line for an unexpected error; a Ray task's error is named by the task's own exception."""
-    cause = getattr(exc, "cause", None)  # RayTaskError carries the exception the task raised
+    ray_errors = sys.modules.get("ray.exceptions")
+    in_task = ray_errors is not None and isinstance(exc, ray_errors.RayTaskError)
+    cause = getattr(exc, "cause", None) if in_task else None  # what the task itself raised
     inner = cause if isinstance(cause, BaseException) else exc
     first = (str(inner).strip().splitlines() or [""])[0]
     return f"{type(inner).__name__}{' in a Ray task' if inner is not exc else ''}: {first}"
@@ -89,10 +91,11 @@ def execute(args: argparse.Namespace, registry: dict[str, Stage]) -> int:
     run_dir = (args.run_dir or default_run_dir(spec.name)).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     log = run_dir / LOG_NAME
-    with captured(log):
+    with captured(log) as log:  # a nested driver keeps the outer run's log
         try:
             _run_stages(args, spec, planned, run_dir)
-        except LatentsciError:
+        except LatentsciError as exc:
+            print(f"error: {exc}", flush=True)  # the log says why the run stopped, too
             raise
         except Exception as exc:
             traceback.print_exc()  # into the log
@@ -111,6 +114,7 @@ def _run_stages(args: argparse.Namespace, spec, planned: list, run_dir: Path) ->
         say(f"Ray: {'embedded' if info.embedded else 'cluster'} at {info.address} "
             f"({info.cpus:g} CPUs, {info.gpus:g} GPUs)")
         tracker = Tracker(run_dir, experiment=spec.name)
+        route_errors("mlflow")  # MLflow set its logger's handlers on import
         tags = {"pipeline": spec.name, "pipeline_file": str(spec.path.resolve()),
                 "git_commit": git_commit(), "ray_address": info.address,
                 "run_dir": str(run_dir)}

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-NOISY_LOGGERS = ("ray", "mlflow")  # they do not propagate to the root logger
+NOISY_LOGGERS = ("ray", "mlflow")  # their ERROR records reach the terminal; they do not propagate
 
 
 class _Terminal:
@@ -65,6 +65,30 @@ class _ErrorsToTerminal(logging.Handler):
             self.handleError(record)
 
 
+_routed: list[tuple[logging.Logger, logging.Handler]] = []
+
+
+def route_errors(*names: str) -> None:
+    """Send ERROR records of these loggers to the terminal while captured. Call it after the
+    library is imported: MLflow replaces its logger's handlers on import."""
+    if _terminal.out is None:
+        return
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _ErrorsToTerminal) for h in logger.handlers):
+            handler = _ErrorsToTerminal(level=logging.ERROR)
+            logger.addHandler(handler)
+            _routed.append((logger, handler))
+
+
+def _reconfigure(stream: TextIO, line_buffering: bool) -> bool:
+    """Set a text stream's line buffering if it has one; its old value (False if it has none)."""
+    before = bool(getattr(stream, "line_buffering", False))
+    if hasattr(stream, "reconfigure"):
+        stream.reconfigure(line_buffering=line_buffering)
+    return before
+
+
 @contextmanager
 def captured(path: Path) -> Iterator[Path]:
     """Send everything but the project's own lines to `path` (appended) for the block."""
@@ -75,35 +99,41 @@ def captured(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
     log_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    _terminal.out = os.fdopen(os.dup(saved[0]), "w", buffering=1, encoding="utf-8")
-    _terminal.err = os.fdopen(os.dup(saved[1]), "w", buffering=1, encoding="utf-8")
-    _terminal.log = os.fdopen(os.dup(log_fd), "a", buffering=1, encoding="utf-8")
-    _terminal.log_path = path
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    os.close(log_fd)
-    line_buffering = sys.stdout.line_buffering, sys.stderr.line_buffering
-    sys.stdout.reconfigure(line_buffering=True)  # no buffered text for a forked child to repeat
-    sys.stderr.reconfigure(line_buffering=True)
-    handler = _ErrorsToTerminal(level=logging.ERROR)
-    loggers = [logging.getLogger(), *(logging.getLogger(n) for n in NOISY_LOGGERS)]
-    for logger in loggers:
-        logger.addHandler(handler)
+    saved = os.dup(1), os.dup(2)
+    buffering = False, False
     try:
+        _terminal.out = os.fdopen(os.dup(saved[0]), "w", buffering=1, encoding="utf-8")
+        _terminal.err = os.fdopen(os.dup(saved[1]), "w", buffering=1, encoding="utf-8")
+        _terminal.log = os.fdopen(os.dup(log_fd), "a", buffering=1, encoding="utf-8")
+        _terminal.log_path = path
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        # no buffered text for a forked child to repeat
+        buffering = _reconfigure(sys.stdout, True), _reconfigure(sys.stderr, True)
+        route_errors(*NOISY_LOGGERS)
         yield path
     finally:
-        for logger in loggers:
-            logger.removeHandler(handler)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        sys.stdout.reconfigure(line_buffering=line_buffering[0])
-        sys.stderr.reconfigure(line_buffering=line_buffering[1])
-        for stream in (_terminal.out, _terminal.err, _terminal.log):
+        _release(saved, log_fd, buffering)
+
+
+def _release(saved: tuple[int, int], log_fd: int, buffering: tuple[bool, bool]) -> None:
+    """Point fds 1 and 2 back at the terminal and close what `captured` opened, whatever failed."""
+    for logger, handler in _routed:
+        logger.removeHandler(handler)
+    _routed.clear()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os.dup2(saved[0], 1)
+    os.dup2(saved[1], 2)
+    _reconfigure(sys.stdout, buffering[0])
+    _reconfigure(sys.stderr, buffering[1])
+    for stream in (_terminal.out, _terminal.err, _terminal.log):
+        if stream is not None:
             stream.close()
-        for fd in saved:
-            os.close(fd)
-        _terminal.out = _terminal.err = _terminal.log = _terminal.log_path = None
+    for fd in (*saved, log_fd):
+        os.close(fd)
+    _terminal.out = _terminal.err = _terminal.log = _terminal.log_path = None

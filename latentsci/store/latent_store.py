@@ -136,8 +136,8 @@ class LatentStore:
 
     @property
     def _written(self) -> zarr.Array:
-        """Per-block written flags (at the root, `_written`, in stores of before 2026-12)."""
-        return self.group["_written" if "_written" in self.group else WRITTEN]
+        """Per-block written flags (at the root, `_written`, in schema-1 stores)."""
+        return self.group["_written" if int(self.attrs["schema_version"]) < 2 else WRITTEN]
 
     def missing_blocks(self) -> list[int]:
         """Blocks no writer has reported written yet."""
@@ -164,6 +164,9 @@ class LatentStore:
             raise StoreError(f"{path}: no latent store here") from None
         if "z" not in group or "schema_version" not in group.attrs:
             raise StoreError(f"{path}: a Zarr group, but not a latent store (no z or schema_version)")
+        if int(group.attrs["schema_version"]) > SCHEMA_VERSION:
+            raise StoreError(f"{path}: store schema version {group.attrs['schema_version']} is "
+                             f"newer than this latentsci reads ({SCHEMA_VERSION}): upgrade it")
         if not group.attrs.get("complete") and not allow_incomplete:
             raise StoreError(f"{path}: store is incomplete (its writer did not finish); "
                              "pass allow_incomplete=True to read it anyway")

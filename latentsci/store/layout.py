@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
-RESERVED = ("z", "z_std", "ids", "_written", "_blocks")
+SCHEMA_VERSION = 2  # 2: dimension names, written flags in `_blocks/written` (1: at `_written`)
+RESERVED = ("z", "z_std", "ids", "_written", "_blocks", "row", "latent")  # arrays and dims
 WRITTEN = "_blocks/written"  # per-block flags; `_written` at the root in older stores
 MATRIX_DIMS = ("row", "latent")  # dimension_names of z and z_std
 ROW_DIMS = ("row",)  # of ids and every property column
