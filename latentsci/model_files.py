@@ -8,10 +8,8 @@ from pathlib import Path
 from latentsci.errors import LatentsciError
 
 
-def read_model_meta(folder: Path, expected_format: str, what: str, missing: str,
-                    error: type[LatentsciError]) -> dict:
-    """meta.json of a model folder whose format is `expected_format`, or one line of `error`
-    saying why not (`missing` and `what` name the kind of model in those lines)."""
+def read_meta_json(folder: Path, missing: str, error: type[LatentsciError]) -> dict:
+    """The parsed meta.json of a folder holding model.pt beside it, or one line of `error`."""
     folder = Path(folder)
     meta_path = folder / "meta.json"
     if not (folder / "model.pt").is_file() or not meta_path.is_file():
@@ -20,7 +18,15 @@ def read_model_meta(folder: Path, expected_format: str, what: str, missing: str,
         meta = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise error(f"{meta_path}: not valid JSON") from None
-    found = meta.get("format") if isinstance(meta, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def read_model_meta(folder: Path, expected_format: str, what: str, missing: str,
+                    error: type[LatentsciError]) -> dict:
+    """meta.json of a model folder whose format is `expected_format`, or one line of `error`
+    saying why not (`missing` and `what` name the kind of model in those lines)."""
+    meta = read_meta_json(folder, missing, error)
+    found = meta.get("format")
     if found != expected_format:
         raise error(f"{folder}: not {what} (format {found!r}, expected {expected_format!r})")
     return meta

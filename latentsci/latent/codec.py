@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from latentsci.errors import LatentsciError
+from latentsci.model_files import read_meta_json
 
 WEIGHTS_FILE = "model.pt"
 TRUSTED_PREFIX = "latentsci."  # the only package whose codec modules load_codec imports
@@ -144,17 +144,11 @@ def _local_folder(path_or_uri: str, tracking_uri: str | None) -> Path:
 
 def read_codec_meta(folder: Path) -> tuple[str, str, dict]:
     """(kind, module, meta) of a model folder, or one line saying why it holds no codec."""
-    meta_path = Path(folder) / "meta.json"
-    if not (Path(folder) / WEIGHTS_FILE).is_file() or not meta_path.is_file():
-        raise CodecError(f"{folder}: not a latentsci model (expected {WEIGHTS_FILE} and meta.json)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise CodecError(f"{meta_path}: not valid JSON") from None
-    named = meta.get("codec") if isinstance(meta, dict) else None
+    meta = read_meta_json(folder, "a latentsci model", CodecError)
+    named = meta.get("codec")
     if isinstance(named, dict) and named.get("kind") and named.get("module"):
         return str(named["kind"]), str(named["module"]), meta
-    found = meta.get("format") if isinstance(meta, dict) else None
+    found = meta.get("format")
     module = LEGACY_MODULES.get(found)
     if module is None:
         raise CodecError(f"{folder}: meta.json names no codec (format {found!r})")
