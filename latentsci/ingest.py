@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from latentsci.chem import DESCRIPTOR_NAMES, ParsedMolecule, Reject, random_split, scaffold_split
 from latentsci.pipeline.stage import InputFile, StageConfig
-from latentsci.sources import SmilesRecords
+from latentsci.sources import SmilesRecords, read_smiles_file
 
 
 class SplitConfig(StageConfig):
@@ -32,7 +32,9 @@ class SplitConfig(StageConfig):
 class IngestConfig(StageConfig):
     """Parameters of the `ingest` stage."""
 
-    source: InputFile
+    # one file, or several read as one set (de-duplicated and split together; the report and
+    # table say which file each row came from)
+    source: InputFile | list[InputFile]
     format: Literal["auto", "smi", "csv", "parquet"] = "auto"
     smiles_column: str = "smiles"
     carry_columns: list[str] = Field(default_factory=list)
@@ -44,6 +46,20 @@ class IngestConfig(StageConfig):
     split: SplitConfig = Field(default_factory=SplitConfig)
 
 
+def read_sources(config: IngestConfig) -> SmilesRecords:
+    """The SMILES records of the configured file, or of all files in order; with several, a
+    `source` column names each row's file."""
+    paths = config.source if isinstance(config.source, list) else [config.source]
+    parts = [read_smiles_file(p, config.format, config.smiles_column, config.carry_columns)
+             for p in paths]
+    if len(parts) == 1:
+        return parts[0]
+    extra = {c: [v for part in parts for v in part.extra[c]] for c in config.carry_columns}
+    extra["source"] = [p.name for p, part in zip(paths, parts) for _ in range(len(part))]
+    return SmilesRecords([n for part in parts for n in part.lines],
+                         [t for part in parts for t in part.texts], extra)
+
+
 def batches(records: SmilesRecords, size: int) -> list[list[str]]:
     """SMILES texts in batches, the unit of work of one parse task."""
     return [records.texts[i : i + size] for i in range(0, len(records), size)]
@@ -53,23 +69,31 @@ def assemble(records: SmilesRecords, parsed: list[ParsedMolecule | Reject], conf
              id_prefix: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The molecule table (deduplicated, split, with ids) and the reject report (line, input, reason)."""
     rows, rejects, first_line = [], [], {}
+    carried = [*config.carry_columns, *(["source"] if "source" in records.extra else [])]
     for index, (line, text, result) in enumerate(zip(records.lines, records.texts, parsed)):
+        where = _where(records, index, line)
         if isinstance(result, Reject):
-            rejects.append((line, text, result.reason))
+            rejects.append((where, text, result.reason))
             continue
         if config.deduplicate and result.smiles in first_line:
-            rejects.append((line, text, f"duplicate of line {first_line[result.smiles]}"))
+            rejects.append((where, text, f"duplicate of line {first_line[result.smiles]}"))
             continue
-        first_line.setdefault(result.smiles, line)
-        extra = {c: records.extra[c][index] for c in config.carry_columns}
+        first_line.setdefault(result.smiles, where)
+        extra = {c: records.extra[c][index] for c in carried}
         rows.append({"line": line, "input": text, "smiles": result.smiles,
                      "scaffold": result.scaffold, **result.descriptors, **extra})
-    columns = ["line", "input", "smiles", "scaffold", *DESCRIPTOR_NAMES, *config.carry_columns]
+    columns = ["line", "input", "smiles", "scaffold", *DESCRIPTOR_NAMES, *carried]
     table = pd.DataFrame(rows, columns=columns)
     table.insert(0, "id", [f"{id_prefix}-{i}" for i in range(len(table))])
     table["split"] = assign_splits(table, config.split)
     report = pd.DataFrame(rejects, columns=["line", "input", "reason"])
     return table, report
+
+
+def _where(records: SmilesRecords, index: int, line: int) -> int | str:
+    """A record's line number, prefixed by its file when several files were read."""
+    source = records.extra.get("source")
+    return f"{source[index]}:{line}" if source is not None else line
 
 
 def assign_splits(table: pd.DataFrame, split: SplitConfig) -> list[str]:

@@ -75,7 +75,8 @@ def evaluate_job(job: str, samples: list[str], train: list[str], test: list[str]
     rng = np.random.default_rng(options["seed"])
     held_out = list(rng.permutation(test))[: options["reconstruction_molecules"]]
     return {"recon_accuracy": reconstruction_accuracy(
-        loaded_model(model_dir), held_out, options["reconstruction_decodes"], options["seed"])}
+        loaded_model(model_dir), held_out, options["reconstruction_decodes"], options["seed"],
+        from_mean=options.get("reconstruction_from") == "mean")}
 
 
 

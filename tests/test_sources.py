@@ -43,3 +43,31 @@ def test_missing_file_message(tmp_path):
     with pytest.raises(InputDataError) as err:
         read_smiles_file(tmp_path / "nope.smi")
     assert str(err.value) == f"{tmp_path / 'nope.smi'}: no such file"
+
+
+def test_several_files_are_one_set_with_their_file_named(tmp_path):
+    from latentsci.chem import process_smiles_batch
+    from latentsci.ingest import IngestConfig, assemble, read_sources
+
+    (tmp_path / "a.smi").write_text("CCO\nc1ccccc1\n")
+    (tmp_path / "b.smi").write_text("OCC\nnot-a-smiles\nCCN\n")
+    config = IngestConfig(source=[tmp_path / "a.smi", tmp_path / "b.smi"],
+                          split={"method": "random", "fractions": {"train": 0.5, "test": 0.5}})
+    records = read_sources(config)
+    table, report = assemble(records, process_smiles_batch(records.texts), config, "x")
+    assert table["smiles"].tolist() == ["CCO", "c1ccccc1", "CCN"]
+    assert table["source"].tolist() == ["a.smi", "a.smi", "b.smi"]
+    assert sorted(table["split"]) == ["test", "train", "train"]  # split over the union
+    assert report["line"].tolist() == ["b.smi:1", "b.smi:2"]
+    assert report["reason"].iloc[0] == "duplicate of line a.smi:1"
+
+
+def test_one_file_keeps_plain_line_numbers(tmp_path):
+    from latentsci.chem import process_smiles_batch
+    from latentsci.ingest import IngestConfig, assemble, read_sources
+
+    (tmp_path / "a.smi").write_text("CCO\nOCC\n")
+    config = IngestConfig(source=tmp_path / "a.smi")
+    records = read_sources(config)
+    table, report = assemble(records, process_smiles_batch(records.texts), config, "x")
+    assert "source" not in table and report["line"].tolist() == [2]

@@ -18,7 +18,14 @@ from pydantic import Field
 
 from latentsci.chem import DESCRIPTOR_NAMES, process_smiles_batch
 from latentsci.errors import ConfigError, InputDataError
-from latentsci.ingest import IngestConfig, assemble, batches, summary, write_outputs
+from latentsci.ingest import (
+    IngestConfig,
+    assemble,
+    batches,
+    read_sources,
+    summary,
+    write_outputs,
+)
 from latentsci.pipeline.driver import main
 from latentsci.metrics.moses import fraction_valid
 from latentsci.models import MoleculeVAE
@@ -34,7 +41,7 @@ from latentsci.plots import (
 from latentsci.training.vae_train import TrainConfig, train_molecule_vae
 from latentsci.pipeline.stage import Stage, StageConfig, StageContext, StageResult
 from latentsci.runtime import map_batches
-from latentsci.sources import read_generated, read_smiles_file
+from latentsci.sources import read_generated
 from latentsci.store import LatentStore
 
 
@@ -51,10 +58,14 @@ def _molecules(ctx: StageContext) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
+def _names(source) -> str:
+    """The input file, or files, for a message."""
+    return ", ".join(map(str, source)) if isinstance(source, list) else str(source)
+
+
 def ingest(config: IngestConfig, ctx: StageContext) -> StageResult:
     """Read, parse in parallel, de-duplicate, split; write the table and the reject report."""
-    records = read_smiles_file(config.source, config.format, config.smiles_column,
-                               config.carry_columns)
+    records = read_sources(config)
     parsed_batches = map_batches(process_smiles_batch, batches(records, config.batch_size),
                                  desc=f"{ctx.name}: parse", progress=ctx.progress,
                                  keep_largest_fragment=config.keep_largest_fragment,
@@ -62,7 +73,7 @@ def ingest(config: IngestConfig, ctx: StageContext) -> StageResult:
     parsed = [item for batch in parsed_batches for item in batch]
     table, report = assemble(records, parsed, config, config.id_prefix or ctx.name)
     if table.empty:
-        raise InputDataError(f"{config.source}: no valid molecule among {len(records)} "
+        raise InputDataError(f"{_names(config.source)}: no valid molecule among {len(records)} "
                              f"(see {ctx.out_dir / 'rejects.csv'})")
     paths = write_outputs(table, report, ctx.out_dir)
     plot = property_histograms(table, list(DESCRIPTOR_NAMES), ctx.out_dir / "properties.png")
@@ -226,6 +237,9 @@ class EvaluateConfig(StageConfig):
     fcd: bool = True
     reconstruction_molecules: int = Field(default=500, ge=0)
     reconstruction_decodes: int = Field(default=5, gt=0)
+    # z for reconstruction: draws from q(z|x) (`reconstruction_decodes` each), or its mean
+    # decoded once, greedily (the encode-decode round trip interpolation and search rely on)
+    reconstruction_from: Literal["posterior", "mean"] = "posterior"
     seed: int = 0
 
 

@@ -53,11 +53,22 @@ class EpochStats:
                           molecules=molecules, seconds=seconds)
 
 
-def shuffled_batches(examples: list, batch_size: int, seed: int) -> list[MoleculeBatch]:
-    """The epoch's batches in a seeded random order (drop nothing: the last batch may be short)."""
-    order = np.random.default_rng(seed).permutation(len(examples))
-    return [collate([examples[i] for i in order[s : s + batch_size]])
-            for s in range(0, len(order), batch_size)]
+def shuffled_batches(examples: list, batch_size: int, seed: int,
+                     bucket: bool = False, pool: int = 50) -> list[MoleculeBatch]:
+    """The epoch's batches in a seeded random order (drop nothing: the last batch may be short).
+
+    `bucket`: molecules of similar token length share a batch (sorted within random pools of
+    `pool` batches, then the batches shuffled), so the decoder pads less."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(examples))
+    if bucket:
+        size = pool * batch_size
+        order = np.concatenate([sorted(order[s : s + size], key=lambda i: len(examples[i].tokens))
+                                for s in range(0, len(order), size)]) if len(order) else order
+    spans = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    if bucket:
+        spans = [spans[i] for i in rng.permutation(len(spans))]
+    return [collate([examples[i] for i in span]) for span in spans]
 
 
 def train_epoch(model: torch.nn.Module, batches: list[MoleculeBatch],
@@ -99,8 +110,9 @@ def active_units(mu: np.ndarray, threshold: float = 0.01) -> int:
 
 
 def reconstruction_accuracy(model: MoleculeVAE, smiles: list[str], decodes: int = 5,
-                            seed: int = 0) -> float:
-    """Exact canonical-SMILES match of decode(z ~ q(z|x)), averaged over several draws of z."""
+                            seed: int = 0, from_mean: bool = False) -> float:
+    """Exact canonical-SMILES match of greedy decode(z ~ q(z|x)), averaged over several draws of
+    z; `from_mean`: one greedy decode of the posterior mean (what round trips use)."""
     mu, std = model.encode(smiles, return_std=True)
     keep = np.isfinite(mu).all(axis=1)
     if not keep.any():
@@ -108,8 +120,10 @@ def reconstruction_accuracy(model: MoleculeVAE, smiles: list[str], decodes: int 
     targets = [Chem.CanonSmiles(s) for s, k in zip(smiles, keep) if k]
     rng = np.random.default_rng(seed)
     hits = 0
+    decodes = 1 if from_mean else decodes
     for _ in range(decodes):
-        z = mu[keep] + std[keep] * rng.standard_normal(mu[keep].shape).astype(np.float32)
+        noise = 0.0 if from_mean else rng.standard_normal(mu[keep].shape).astype(np.float32)
+        z = mu[keep] + std[keep] * noise
         decoded = (moses_mol(d) for d in model.decode(z))
         hits += sum(m is not None and Chem.MolToSmiles(m) == t for m, t in zip(decoded, targets))
     return hits / (decodes * len(targets))

@@ -42,6 +42,7 @@ class TrainConfig(StageConfig):
     kl: KLSchedule = Field(default_factory=KLSchedule)
     epochs: int = Field(default=10, gt=0)
     batch_size: int = Field(default=128, gt=0)
+    bucket: bool = False  # batch molecules of similar length: less padding for the decoder
     lr: float = Field(default=1e-3, gt=0)
     lr_decay: Literal["none", "cosine"] = "none"  # cosine: per epoch from lr towards 0
     seed: int = 0
@@ -161,7 +162,8 @@ def worker_loop(cfg: dict) -> None:
     for epoch in range(start_epoch, config.epochs):
         for group in optimizer.param_groups:  # set from the epoch, so resumes agree
             group["lr"] = _epoch_lr(config, epoch)
-        batches = shuffled_batches(examples, config.batch_size, config.seed + 1000 * epoch + rank)
+        batches = shuffled_batches(examples, config.batch_size, config.seed + 1000 * epoch + rank,
+                                   bucket=config.bucket)
         parts = []
         for span in rt.checkpoint_spans(len(batches), config.checkpoint_every_steps,
                                         skip if epoch == start_epoch else 0):
