@@ -133,9 +133,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _local_model(model: str) -> str:
-    """A model folder on local disk (MLflow URIs are downloaded first), checked to be ours."""
+def _local_model(model: str | None) -> str:
+    """A model folder on local disk (MLflow URIs are downloaded first), checked to be ours;
+    the shipped model when none is given."""
     from latentsci.models.checkpoint import read_meta
+    from latentsci.models.shipped import shipped_model_dir
+
+    if model is None:
+        model = str(shipped_model_dir())
 
     if "://" in model or model.startswith(("runs:", "models:")):
         import mlflow
@@ -183,12 +188,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from latentsci.molecule_tasks import sample_molecules
     from latentsci.runtime import show_progress
 
-    model = _local_model(args.model)
-    latent = None
-    if args.from_store is not None:
-        from latentsci.models.aggregate import LatentGaussian
+    from latentsci.models.aggregate import LatentGaussian
+    from latentsci.models.shipped import fitted_latent_file
 
+    model = _local_model(args.model)
+    latent, saved = None, fitted_latent_file(model)
+    if args.from_store is not None:
         latent = LatentGaussian.from_store(args.from_store, "train", seed=args.seed)
+    elif saved is not None and not args.prior:
+        latent = LatentGaussian.load(saved)
     samples = _on_ray(args.address, lambda: sample_molecules(
         model, args.n, 500, args.seed, args.temperature, show_progress(), latent))
     args.out.write_text("\n".join(samples) + "\n")
@@ -231,6 +239,10 @@ def _query_flags(q: argparse.ArgumentParser) -> None:
     out.add_argument("--out", type=Path, metavar="FILE", help="write .csv or .parquet")
 
 
+SHIPPED_HELP = ("model folder (default: the molecule model shipped in "
+                "data/models/zinc-vae-v1, see its MODEL_CARD.md)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: verbs, flags and examples."""
     from latentsci.pipeline.driver import run_flags
@@ -263,20 +275,26 @@ def build_parser() -> argparse.ArgumentParser:
     _query_flags(query)
     enc = _verb(verbs, "encode", cmd_encode, "encode SMILES into a latent store with a trained VAE",
                 ["--model runs/zinc_vae/stages/train-ID/model --smiles mols.smi --out mols.zarr"])
-    enc.add_argument("--model", required=True, help="model folder or MLflow URI (runs:/ID/checkpoint)")
+    enc.add_argument("--model", help=SHIPPED_HELP + " (or an MLflow URI, runs:/ID/checkpoint)")
     enc.add_argument("--smiles", type=Path, required=True, help=".smi/.csv/.parquet file")
     enc.add_argument("--smiles-column", default="smiles", help="column of CSV/Parquet input")
     enc.add_argument("--out", type=Path, required=True, help="new latent store (.zarr)")
-    smp = _verb(verbs, "sample", cmd_sample, "sample molecules from a trained VAE's prior",
-                ["--model runs/zinc_vae/stages/train-ID/model -n 1000 --out samples.smi"])
-    smp.add_argument("--model", required=True, help="model folder or MLflow URI")
+    smp = _verb(verbs, "sample", cmd_sample, "sample molecules from a trained VAE",
+                ["-n 10 --out s.smi", "--model runs/zinc_vae/stages/train-ID/model -n 1000 "
+                 "--from-store runs/zinc_vae/stages/encode-ID/latents.zarr --out samples.smi"])
+    smp.add_argument("--model", help=SHIPPED_HELP + " (or an MLflow URI)")
     smp.add_argument("-n", type=int, required=True, help="how many molecules")
     smp.add_argument("--out", type=Path, required=True, help="SMILES file to write")
-    smp.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding")
+    smp.add_argument("--temperature", type=float, default=1.0,
+                     help="1 = sample tokens (the pipeline's sample stage), 0 = greedy decoding")
     smp.add_argument("--seed", type=int, default=0)
-    smp.add_argument("--from-store", type=Path, metavar="STORE",
-                     help="draw z from a Gaussian fitted to this latent store's molecules (its "
-                     "train split if it has one) instead of the N(0, I) prior")
+    source = smp.add_mutually_exclusive_group()
+    source.add_argument("--from-store", type=Path, metavar="STORE",
+                        help="draw z from a Gaussian fitted to this latent store's molecules (its "
+                        "train split if it has one)")
+    source.add_argument("--prior", action="store_true",
+                        help="draw z from the N(0, I) prior (default: the Gaussian fitted to the "
+                        "model's training molecules, saved beside it, when there is one)")
     for p in (enc, smp):
         p.add_argument("--address", help="Ray cluster HOST:PORT or auto (default: RAY_ADDRESS, "
                        "else an embedded local Ray)")

@@ -51,6 +51,26 @@ class LatentGaussian:
             rows = np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
         return cls.fit(store.vectors(rows))
 
+    def save(self, path: str | Path) -> Path:
+        """Mean and Cholesky factor as a plain .npz (no pickled objects)."""
+        path = Path(path)
+        np.savez(path, mean=self.mean, scale_tril=self.scale_tril)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatentGaussian:
+        """A Gaussian written by `save` (read without unpickling), or one line saying why not."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                mean, tril = np.asarray(data["mean"]), np.asarray(data["scale_tril"])
+        except (OSError, KeyError, ValueError) as exc:
+            raise InputDataError(f"{path}: not a saved latent Gaussian "
+                                 f"({str(exc).splitlines()[0]})") from None
+        if mean.ndim != 1 or tril.shape != (len(mean), len(mean)):
+            raise InputDataError(f"{path}: mean {mean.shape} and scale_tril {tril.shape} disagree")
+        return cls(mean, tril)
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n draws of z (n, d) as float32."""
         eps = torch.randn(n, len(self.mean), generator=generator, dtype=torch.float64)

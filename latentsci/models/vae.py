@@ -35,6 +35,16 @@ class VAELoss:
     token_accuracy: float
 
 
+def drop_words(batch: MoleculeBatch, rate: float) -> MoleculeBatch:
+    """The batch with a random share of decoder inputs after BOS set to padding (a zero
+    embedding); targets are unchanged."""
+    tokens = batch.tokens_in
+    drop = torch.rand(tokens.shape, device=tokens.device) < rate
+    drop[:, 0] = False
+    return MoleculeBatch(batch.graphs, tokens.masked_fill(drop, 0), batch.targets,
+                         batch.properties)
+
+
 class MoleculeVAE(nn.Module):
     """Encoder (graph -> mu, logvar), decoder (z, tokens -> logits), prior, optional property head."""
 
@@ -49,9 +59,9 @@ class MoleculeVAE(nn.Module):
         self.config = None
 
     def forward(self, batch: MoleculeBatch, beta: float, free_bits: float = 0.0,
-                property_weight: float = 1.0) -> VAELoss:
+                property_weight: float = 1.0, word_dropout: float = 0.0) -> VAELoss:
         """The training loss (forward, so DistributedDataParallel syncs its gradients)."""
-        return self.loss(batch, beta, free_bits, property_weight)
+        return self.loss(batch, beta, free_bits, property_weight, word_dropout)
 
     def encode_batch(self, batch: MoleculeBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """mu and logvar of q(z | molecule)."""
@@ -96,10 +106,13 @@ class MoleculeVAE(nn.Module):
         return F.mse_loss(self.property_head(mu)[known], target[known])
 
     def loss(self, batch: MoleculeBatch, beta: float, free_bits: float = 0.0,
-             property_weight: float = 1.0) -> VAELoss:
-        """The full training objective for one batch."""
+             property_weight: float = 1.0, word_dropout: float = 0.0) -> VAELoss:
+        """The full training objective for one batch; `word_dropout` blanks that share of the
+        decoder's input tokens in training (Bowman et al. 2016), so it must read z."""
         mu, logvar = self.encode_batch(batch)
         z = self.reparametrize(mu, logvar) if self.training else mu
+        if self.training and word_dropout > 0:
+            batch = drop_words(batch, word_dropout)
         recon, accuracy = self.recon_loss(z, batch)
         kl, per_dim = self.kl_loss(mu, logvar, free_bits)
         props = self.property_loss(mu, batch)

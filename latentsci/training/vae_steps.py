@@ -73,7 +73,8 @@ def shuffled_batches(examples: list, batch_size: int, seed: int,
 
 def train_epoch(model: torch.nn.Module, batches: list[MoleculeBatch],
                 optimizer: torch.optim.Optimizer, schedule: KLSchedule, step: int,
-                device: torch.device, grad_clip: float = 1.0) -> tuple[EpochStats, int]:
+                device: torch.device, grad_clip: float = 1.0,
+                word_dropout: float = 0.0) -> tuple[EpochStats, int]:
     """Optimise over the batches; `model` may be DDP-wrapped (its forward is the loss)."""
     model.train()
     totals = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "token_accuracy": 0.0}
@@ -81,7 +82,8 @@ def train_epoch(model: torch.nn.Module, batches: list[MoleculeBatch],
     seen, started = 0, time.perf_counter()
     for batch in batches:
         batch = batch.to(device)
-        out = model(batch, beta=schedule.at(step), free_bits=schedule.free_bits)
+        out = model(batch, beta=schedule.at(step), free_bits=schedule.free_bits,
+                    word_dropout=word_dropout)
         value = float(out.total.detach())
         if not math.isfinite(value):
             raise NonFiniteLoss(step, value)

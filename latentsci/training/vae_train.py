@@ -43,6 +43,7 @@ class TrainConfig(StageConfig):
     epochs: int = Field(default=10, gt=0)
     batch_size: int = Field(default=128, gt=0)
     bucket: bool = False  # batch molecules of similar length: less padding for the decoder
+    word_dropout: float = Field(default=0.0, ge=0, lt=1)  # share of decoder inputs blanked
     lr: float = Field(default=1e-3, gt=0)
     lr_decay: Literal["none", "cosine"] = "none"  # cosine: per epoch from lr towards 0
     seed: int = 0
@@ -169,7 +170,8 @@ def worker_loop(cfg: dict) -> None:
                                         skip if epoch == start_epoch else 0):
             with autocast:
                 stats, step = train_epoch(wrapped, batches[span.start : span.stop], optimizer,
-                                          config.kl, step, device)
+                                          config.kl, step, device,
+                                          word_dropout=config.word_dropout)
             parts.append(stats)
             if span.stop < len(batches):  # a mid-epoch checkpoint
                 rt.report({"epoch": epoch, "step": step, "loss": stats.loss, "partial": 1},
