@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentsci.fields.autoencoder import FieldAutoencoderConfig, build_field_autoencoder
-from latentsci.fields.denoiser import LatentDenoiserConfig
-from latentsci.fields.forecast import forecast_fields
-from latentsci.fields.navier_stokes import NavierStokesConfig, simulate_navier_stokes
-from latentsci.fields.rollout import rollout
-from latentsci.fields.simulate import simulate_to_zarr
-from latentsci.fields.surrogate import SurrogateConfig, build_surrogate
+from latentsci.fields.networks.autoencoder import FieldAutoencoderConfig, build_field_autoencoder
+from latentsci.fields.networks.denoiser import LatentDenoiserConfig
+from latentsci.fields.forecast.forecasts import forecast_fields
+from latentsci.fields.solvers.navier_stokes import NavierStokesConfig, simulate_navier_stokes
+from latentsci.fields.forecast.rollout import rollout
+from latentsci.fields.solvers.simulate import simulate_to_zarr
+from latentsci.fields.networks.surrogate import SurrogateConfig, build_surrogate
 from latentsci.runtime import connect, disconnect
 
 SOLVER = NavierStokesConfig(resolution=64, viscosity=[1e-3], dt=4e-3, t_final=20.0, frames=20)
@@ -56,7 +56,7 @@ def rollout_vs_solver(n: int, model: str | None) -> None:
     for kind in ("deterministic", "flow"):
         ae, surrogate = demo_models(kind)
         if model is not None:
-            from latentsci.fields.registry import load_model
+            from latentsci.fields.networks.registry import load_model
 
             surrogate, meta = load_model(model)
             ae, _ = load_model(meta["autoencoder"])

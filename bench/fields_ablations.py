@@ -25,10 +25,10 @@ import time
 import numpy as np
 import torch
 
-from latentsci.fields.autoencoder import FieldAutoencoderConfig, build_field_autoencoder
-from latentsci.fields.gray_scott import PRESETS, GrayScottConfig, simulate_gray_scott
+from latentsci.fields.networks.autoencoder import FieldAutoencoderConfig, build_field_autoencoder
+from latentsci.fields.solvers.gray_scott import PRESETS, GrayScottConfig, simulate_gray_scott
 from latentsci.fields.metrics import spectrum_band_errors, vrmse
-from latentsci.fields.navier_stokes import NavierStokesConfig, simulate_navier_stokes
+from latentsci.fields.solvers.navier_stokes import NavierStokesConfig, simulate_navier_stokes
 
 VARIANTS = {
     "nearest": dict(levels=3, latent_channels=1, upsample="nearest"),
@@ -123,7 +123,7 @@ def gliders_area(seeds: int) -> None:
 
 def persistence(path: str, context: int, test: int) -> None:
     """VRMSE per lead of repeating frame context - 1, on the store's last `test` trajectories."""
-    from latentsci.fields.sources import open_fields
+    from latentsci.fields.data.sources import open_fields
 
     source = open_fields(path)
     truth = source.read(np.arange(source.shape[0] - test, source.shape[0]))

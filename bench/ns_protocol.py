@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from latentsci.fields.navier_stokes import (
+from latentsci.fields.solvers.navier_stokes import (
     gaussian_random_field,
     kolmogorov_forcing,
     solve_vorticity,

@@ -206,7 +206,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_rollout(args: argparse.Namespace) -> int:
     """Forecast fields with a trained latent surrogate from a user's initial frames."""
-    from latentsci.fields.forecast import rollout_to_zarr
+    from latentsci.fields.forecast.forecasts import rollout_to_zarr
 
     out = rollout_to_zarr(args.surrogate, args.initial, args.steps, args.out, args.members,
                           args.start, args.seed)

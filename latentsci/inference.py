@@ -33,3 +33,8 @@ def inference(method):
             return method(self, *args, **kwargs)
 
     return wrapper
+
+
+def in_chunks(fn, frames: torch.Tensor, size: int = 256) -> torch.Tensor:
+    """fn over the first axis in chunks, so a large batch (of frames, of z) fits in memory."""
+    return torch.cat([fn(frames[s : s + size]) for s in range(0, len(frames), size)])

@@ -10,9 +10,9 @@ import pytest
 import torch
 from rdkit import Chem
 
-from latentsci.fields.autoencoder import FieldAutoencoderConfig, build_field_autoencoder
-from latentsci.fields.field_checkpoint import save_field_autoencoder
-from latentsci.fields.navier_stokes import gaussian_random_field
+from latentsci.fields.networks.autoencoder import FieldAutoencoderConfig, build_field_autoencoder
+from latentsci.fields.networks.checkpoint import save_field_autoencoder
+from latentsci.fields.solvers.navier_stokes import gaussian_random_field
 from latentsci.latent import Codec, CodecError, codec_record, load_codec, to_latent
 from latentsci.latent.codec import weights_sha256
 from latentsci.models import MoleculeVAEConfig, build_molecule_vae

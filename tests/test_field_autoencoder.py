@@ -9,13 +9,13 @@ import torch
 from pydantic import ValidationError
 
 from latentsci.errors import LatentsciError
-from latentsci.fields.autoencoder import (FieldAutoencoderConfig, build_field_autoencoder,
+from latentsci.fields.networks.autoencoder import (FieldAutoencoderConfig, build_field_autoencoder,
                                           double_grid)
-from latentsci.fields.field_checkpoint import (AUTOENCODER_KIND, FieldModelError,
+from latentsci.fields.networks.checkpoint import (AUTOENCODER_KIND, FieldModelError,
                                                autoencoder_from_config, load_field_autoencoder,
                                                load_field_model, read_field_meta,
                                                save_field_autoencoder, save_field_model)
-from latentsci.fields.navier_stokes import gaussian_random_field
+from latentsci.fields.solvers.navier_stokes import gaussian_random_field
 
 SMALL = dict(width=8, levels=2, blocks=1, latent_channels=2)
 

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from latentsci.fields.gray_scott import PRESETS, GrayScottConfig, simulate_gray_scott
-from latentsci.fields.navier_stokes import (
+from latentsci.fields.solvers.gray_scott import PRESETS, GrayScottConfig, simulate_gray_scott
+from latentsci.fields.solvers.navier_stokes import (
     NavierStokesConfig,
     gaussian_random_field,
     simulate_navier_stokes,
     solve_vorticity,
 )
-from latentsci.fields.spectral import grid
+from latentsci.fields.solvers.spectral import grid
 
 
 def test_taylor_green_vortex_decays_exactly():
@@ -102,8 +102,8 @@ def test_unknown_preset_is_one_clear_error():
 
 
 def test_simulate_to_zarr_stores_sound_trajectories_and_reports_blowups(ray_cluster, tmp_path):
-    from latentsci.fields.simulate import simulate_to_zarr
-    from latentsci.fields.sources import open_fields
+    from latentsci.fields.solvers.simulate import simulate_to_zarr
+    from latentsci.fields.data.sources import open_fields
 
     # Large forcing and time step: the nearly inviscid trajectories blow up, the viscous survive.
     config = NavierStokesConfig(resolution=16, t_final=5.0, frames=4, dt=0.05,
@@ -130,8 +130,8 @@ def test_simulate_to_zarr_stores_sound_trajectories_and_reports_blowups(ray_clus
 
 
 def test_simulate_to_zarr_rejects_a_pattern_that_died_out(ray_cluster, tmp_path):
-    from latentsci.fields.simulate import simulate_to_zarr
-    from latentsci.fields.sources import open_fields
+    from latentsci.fields.solvers.simulate import simulate_to_zarr
+    from latentsci.fields.data.sources import open_fields
 
     config = GrayScottConfig(resolution=48, t_final=3000, frames=3, presets=["spots", "0.09,0.07"])
     rejects = simulate_to_zarr(tmp_path / "gs.zarr", "gray_scott", config, trajectories=2,
@@ -145,7 +145,7 @@ def test_gpu_requests_on_a_cluster_without_gpus_are_one_line_errors(ray_cluster,
     import ray
 
     from latentsci.errors import ClusterError
-    from latentsci.fields.simulate import simulate_to_zarr
+    from latentsci.fields.solvers.simulate import simulate_to_zarr
     from latentsci.fields.training import FieldTrainConfig, train_field_model
 
     if ray.cluster_resources().get("GPU", 0) > 0:

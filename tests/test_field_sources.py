@@ -11,7 +11,7 @@ import pytest
 import zarr
 
 from latentsci.errors import InputDataError
-from latentsci.fields.sources import FieldDataError, FieldSource, check_finite, open_fields
+from latentsci.fields.data.sources import FieldDataError, FieldSource, check_finite, open_fields
 
 # trajectory, time, channel, x, y; x != y so a swapped spatial axis cannot pass unnoticed.
 SHAPE = (4, 5, 2, 6, 3)

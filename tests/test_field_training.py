@@ -7,10 +7,10 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from latentsci.fields.autoencoder import FieldAutoencoderConfig, build_field_autoencoder
-from latentsci.fields.field_checkpoint import AUTOENCODER_KIND
-from latentsci.fields.field_store import create_field_store, write_block
-from latentsci.fields.registry import load_model, save_model
+from latentsci.fields.networks.autoencoder import FieldAutoencoderConfig, build_field_autoencoder
+from latentsci.fields.networks.checkpoint import AUTOENCODER_KIND
+from latentsci.fields.data.writer import create_field_store, write_block
+from latentsci.fields.networks.registry import load_model, save_model
 from latentsci.fields.training import FieldTrainConfig, FieldTrainingError, train_field_model
 
 from conftest import train_killing_one_worker

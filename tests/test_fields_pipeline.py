@@ -9,7 +9,7 @@ import numpy as np
 import zarr
 from mlflow.tracking import MlflowClient
 
-from latentsci.fields.sources import open_fields
+from latentsci.fields.data.sources import open_fields
 from latentsci.store import LatentStore
 
 from conftest import ROOT, cli_env, latentsci_cmd

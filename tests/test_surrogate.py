@@ -10,10 +10,10 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from latentsci.fields.denoiser import LatentDenoiser, LatentDenoiserConfig
-from latentsci.fields.flow_matching import EulerSampler, HeunSampler, flow_matching_loss
-from latentsci.fields.rollout import ensemble_stats, rollout, spread_skill
-from latentsci.fields.surrogate import LatentSurrogate, SurrogateConfig, build_surrogate
+from latentsci.fields.networks.denoiser import LatentDenoiser, LatentDenoiserConfig
+from latentsci.fields.networks.flow_matching import EulerSampler, HeunSampler, flow_matching_loss
+from latentsci.fields.forecast.rollout import ensemble_stats, rollout, spread_skill
+from latentsci.fields.networks.surrogate import LatentSurrogate, SurrogateConfig, build_surrogate
 
 C, H, N = 2, 2, 8  # latent channels, history length, grid side
 

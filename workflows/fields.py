@@ -21,20 +21,20 @@ import torch
 from pydantic import Field
 
 from latentsci.errors import InputDataError
-from latentsci.fields.autoencoder import FieldAutoencoderConfig, build_field_autoencoder
-from latentsci.fields.data import latent_sequences
-from latentsci.fields.denoiser import LatentDenoiserConfig
+from latentsci.fields.networks.autoencoder import FieldAutoencoderConfig, build_field_autoencoder
+from latentsci.fields.data.windows import latent_sequences
+from latentsci.fields.networks.denoiser import LatentDenoiserConfig
 from latentsci.fields.encode import encode_fields
-from latentsci.fields.field_checkpoint import AUTOENCODER_CODEC, AUTOENCODER_KIND
-from latentsci.fields.forecast import forecast_fields, forecast_metrics, reconstruction_scores
-from latentsci.fields.gray_scott import GrayScottConfig
-from latentsci.fields.navier_stokes import NavierStokesConfig
+from latentsci.fields.networks.checkpoint import AUTOENCODER_CODEC, AUTOENCODER_KIND
+from latentsci.fields.forecast.forecasts import forecast_fields, forecast_metrics, reconstruction_scores
+from latentsci.fields.solvers.gray_scott import GrayScottConfig
+from latentsci.fields.solvers.navier_stokes import NavierStokesConfig
 from latentsci.fields.metrics import isotropic_spectrum
 from latentsci.fields.plots import error_vs_lead, rollout_frames, spectra
-from latentsci.fields.registry import SURROGATE_KIND, load_model, save_model
-from latentsci.fields.simulate import GENERATORS, simulate_to_zarr
-from latentsci.fields.sources import check_finite, open_fields
-from latentsci.fields.surrogate import SurrogateConfig, build_surrogate
+from latentsci.fields.networks.registry import SURROGATE_KIND, load_model, save_model
+from latentsci.fields.solvers.simulate import GENERATORS, simulate_to_zarr
+from latentsci.fields.data.sources import check_finite, open_fields
+from latentsci.fields.networks.surrogate import SurrogateConfig, build_surrogate
 from latentsci.fields.training import FieldTrainConfig, sample_frames, train_field_model
 from latentsci.pipeline.driver import main
 from latentsci.pipeline.stage import InputPath, Stage, StageConfig, StageContext, StageResult

@@ -1,1 +1,9 @@
-"""Simulated and user-provided fields: generators, storage, autoencoders, surrogates and metrics."""
+"""PDE fields: how solvers make them, how readers open them, how latent models forecast them.
+
+solvers/   Navier-Stokes and Gray-Scott (spectral), and the simulate stage's block writer
+data/      opening fields users bring (Zarr, The Well's HDF5), writing ours, training windows
+networks/  the field autoencoder, the latent surrogate (denoiser, flow matching), checkpoints
+forecast/  rollouts through the latent space and their scores
+codec, encode, training, metrics, plots: the codec contract, encoding to a latent store, the
+training loops, error measures and pictures
+"""

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentsci.fields.autoencoder import FieldAutoencoder
-from latentsci.fields.field_checkpoint import AUTOENCODER_KIND
-from latentsci.fields.forecast import in_chunks
+from latentsci.fields.networks.autoencoder import FieldAutoencoder
+from latentsci.fields.networks.checkpoint import AUTOENCODER_KIND
+from latentsci.inference import in_chunks
 from latentsci.fields.metrics import vrmse
 from latentsci.inference import evaluating
 from latentsci.latent.codec import CodecError, Encoded, register_codec, to_latent, weights_sha256
@@ -92,7 +92,7 @@ def load_field_codec(folder: Path, meta: dict, source: str,
                      frame_shape: Sequence[int] | None = None,
                      map_location: str = "cpu") -> FieldCodec:
     """The codec of a saved field autoencoder, on the grid given or recorded at training."""
-    from latentsci.fields.field_checkpoint import load_field_autoencoder
+    from latentsci.fields.networks.checkpoint import load_field_autoencoder
 
     shape = frame_shape if frame_shape is not None else meta.get("frame_shape")
     if shape is None:

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentsci.fields.forecast import in_chunks
+from latentsci.inference import in_chunks
 from latentsci.store import LatentStore
 
 
 @lru_cache(maxsize=2)
 def loaded_autoencoder(model_dir: str):
     """One loaded autoencoder per worker process, reused across its tasks."""
-    from latentsci.fields.field_checkpoint import load_field_autoencoder
+    from latentsci.fields.networks.checkpoint import load_field_autoencoder
 
     torch.set_num_threads(1)
     return load_field_autoencoder(Path(model_dir)).eval()
@@ -28,7 +28,7 @@ def loaded_autoencoder(model_dir: str):
 def encode_block(block: tuple[int, int], fields_path: str, store_path: str, model_dir: str,
                  test_from: int) -> int:
     """Ray task: encode trajectories [start, stop) and write their rows into the store."""
-    from latentsci.fields.sources import open_fields
+    from latentsci.fields.data.sources import open_fields
 
     start, stop = block
     source = open_fields(fields_path)
@@ -52,7 +52,7 @@ def encode_block(block: tuple[int, int], fields_path: str, store_path: str, mode
 def encode_fields(fields_path: str, model_dir: str, store_path: Path, test_from: int,
                   per_task: int, attrs: dict, progress: bool) -> LatentStore:
     """Encode all frames (blown-up trajectories stay NaN rows) into a new latent store."""
-    from latentsci.fields.sources import open_fields
+    from latentsci.fields.data.sources import open_fields
     from latentsci.latent import codec_record, load_codec
     from latentsci.runtime import map_batches
 

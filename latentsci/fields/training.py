@@ -2,7 +2,7 @@
 
 One loop serves every field model: the model's forward returns its training loss, its
 normalisation is fitted by the driver and shipped inside an initial checkpoint, and each worker
-reads its own trajectories from the stores (`latentsci.fields.data`). Same machinery as the
+reads its own trajectories from the stores (`latentsci.fields.data.windows`). Same machinery as the
 molecule VAE: gloo on CPU, NCCL and bf16 autocast on GPU, checkpoints every K steps and at each
 epoch's end, resume.
 """
@@ -47,7 +47,7 @@ class FieldTrainConfig(StageConfig):
 
 def _loader(spec: dict, rank: int, world: int) -> tuple[torch.Tensor, ...]:
     """This worker's share of the training set (trajectories rank::world)."""
-    from latentsci.fields.data import DATASETS
+    from latentsci.fields.data.windows import DATASETS
 
     kwargs = dict(spec["kwargs"])
     kwargs["trajectories"] = kwargs["trajectories"][rank::world]
@@ -77,7 +77,7 @@ def _batches(model, data, optimizer, config: FieldTrainConfig, order: torch.Tens
 
 def _resume(folder: Path | None, model, meta: dict, world: int):
     """(model, meta, epoch, batches already done in it, step, history, optimizer state)."""
-    from latentsci.fields.registry import load_model
+    from latentsci.fields.networks.registry import load_model
 
     if folder is None:
         return model, meta, 0, 0, 0, [], None
@@ -92,7 +92,7 @@ def field_worker_loop(cfg: dict) -> None:
 
     A checkpoint is written every `checkpoint_every_steps` optimiser steps and at each epoch's
     end; batch order is seeded per epoch, so a resume mid-epoch skips exactly the batches done."""
-    from latentsci.fields.registry import load_model, save_model
+    from latentsci.fields.networks.registry import load_model, save_model
 
     config = FieldTrainConfig(**cfg["train"])
     rank, world = rt.rank_and_size()

@@ -1,6 +1,6 @@
 """Writing simulated fields to Zarr v3: (trajectory, time, channel, x, y) plus per-trajectory data.
 
-Group layout (what `latentsci.fields.sources.open_fields` reads back):
+Group layout (what `latentsci.fields.data.sources.open_fields` reads back):
 
     fields      float32 (trajectory, time, channel, x, y); one shard per writer block,
                 one inner chunk per trajectory (a training reader pulls whole trajectories)

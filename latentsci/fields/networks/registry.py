@@ -6,14 +6,14 @@ from pathlib import Path
 
 from torch import nn
 
-from latentsci.fields.field_checkpoint import (
+from latentsci.fields.networks.checkpoint import (
     AUTOENCODER_KIND,
     RESERVED,
     autoencoder_from_config,
     load_field_model,
     save_field_model,
 )
-from latentsci.fields.surrogate import SurrogateConfig, build_surrogate
+from latentsci.fields.networks.surrogate import SurrogateConfig, build_surrogate
 
 SURROGATE_KIND = "latent_surrogate"
 

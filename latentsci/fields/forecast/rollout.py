@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from latentsci.fields.surrogate import LatentSurrogate
+from latentsci.fields.networks.surrogate import LatentSurrogate
 from latentsci.inference import evaluating
 
 

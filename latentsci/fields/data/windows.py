@@ -12,7 +12,7 @@ import torch
 
 def frame_dataset(fields_path: str, trajectories: list[int]) -> tuple[torch.Tensor]:
     """All frames (n * time, channel, x, y) of the given trajectories."""
-    from latentsci.fields.sources import open_fields
+    from latentsci.fields.data.sources import open_fields
 
     source = open_fields(fields_path)
     if not trajectories:

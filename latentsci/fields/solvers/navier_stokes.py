@@ -15,7 +15,7 @@ import math
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from latentsci.fields.spectral import dealias_mask, grid, wavenumbers
+from latentsci.fields.solvers.spectral import dealias_mask, grid, wavenumbers
 
 
 class NavierStokesConfig(BaseModel):

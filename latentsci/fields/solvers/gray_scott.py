@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from latentsci.fields.navier_stokes import check_frames
-from latentsci.fields.spectral import wavenumbers
+from latentsci.fields.solvers.navier_stokes import check_frames
+from latentsci.fields.solvers.spectral import wavenumbers
 
 PRESETS: dict[str, tuple[float, float]] = {
     "gliders": (0.014, 0.054), "bubbles": (0.098, 0.057), "maze": (0.029, 0.057),

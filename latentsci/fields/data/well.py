@@ -14,7 +14,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from latentsci.fields.sources import (
+from latentsci.fields.data.base import (
     FieldDataError,
     FieldSource,
     NOT_2D,

@@ -29,8 +29,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from latentsci.fields.denoiser import LatentDenoiser, LatentDenoiserConfig
-from latentsci.fields.flow_matching import EulerSampler, HeunSampler, flow_matching_loss
+from latentsci.fields.networks.denoiser import LatentDenoiser, LatentDenoiserConfig
+from latentsci.fields.networks.flow_matching import EulerSampler, HeunSampler, flow_matching_loss
 
 SurrogateKind = Literal["flow", "deterministic"]
 

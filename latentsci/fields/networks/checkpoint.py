@@ -22,7 +22,7 @@ from torch import nn
 
 from latentsci.errors import LatentsciError
 from latentsci.model_files import read_model_meta
-from latentsci.fields.autoencoder import (FieldAutoencoder, FieldAutoencoderConfig,
+from latentsci.fields.networks.autoencoder import (FieldAutoencoder, FieldAutoencoderConfig,
                                           build_field_autoencoder)
 
 FORMAT = "latentsci.field_model"

@@ -16,9 +16,9 @@ import torch
 from pydantic import BaseModel
 
 from latentsci.errors import ClusterError
-from latentsci.fields.field_store import create_field_store, write_block
-from latentsci.fields.gray_scott import GrayScottConfig, feed_kill, simulate_gray_scott
-from latentsci.fields.navier_stokes import NavierStokesConfig, simulate_navier_stokes
+from latentsci.fields.data.writer import create_field_store, write_block
+from latentsci.fields.solvers.gray_scott import GrayScottConfig, feed_kill, simulate_gray_scott
+from latentsci.fields.solvers.navier_stokes import NavierStokesConfig, simulate_navier_stokes
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,7 @@ import numpy as np
 import torch
 
 from latentsci.fields.metrics import error_by_lead_time, relative_l2, spectrum_band_errors, vrmse
-from latentsci.fields.rollout import rollout, spread_skill
-
-
-def in_chunks(fn, frames: torch.Tensor, size: int = 256) -> torch.Tensor:
-    """fn over the first axis in chunks, so a large batch of frames fits in memory."""
-    return torch.cat([fn(frames[s : s + size]) for s in range(0, len(frames), size)])
+from latentsci.fields.forecast.rollout import rollout, spread_skill
 
 
 def forecast_fields(autoencoder, surrogate, frames: np.ndarray, params: np.ndarray | None,
@@ -87,7 +82,7 @@ def _initial_frames(initial: str, history: int, start: int | None,
     """Initial frames (B, H, C, X, Y), their parameters (B, P) and trajectory ids, from a field
     array (Zarr/HDF5) or from an encoded latent store (decoded back to frames)."""
     from latentsci.errors import InputDataError
-    from latentsci.fields.sources import open_fields
+    from latentsci.fields.data.sources import open_fields
 
     if (Path(initial) / "z").exists():  # an encoded latent store: its source fields hold params
         from latentsci.store import LatentStore
@@ -113,8 +108,8 @@ def rollout_to_zarr(surrogate_dir: str, initial: str, steps: int, out: Path, mem
                     start: int | None = None, seed: int = 0) -> Path:
     """`latentsci rollout`: forecast every valid trajectory of `initial` and write a field store
     (trajectory = source trajectory x member, with `source_trajectory` and `member` columns)."""
-    from latentsci.fields.field_store import create_field_store, write_block
-    from latentsci.fields.registry import load_model
+    from latentsci.fields.data.writer import create_field_store, write_block
+    from latentsci.fields.networks.registry import load_model
 
     surrogate, meta = load_model(surrogate_dir)
     autoencoder, _ = load_model(meta["autoencoder"])

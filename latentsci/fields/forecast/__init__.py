@@ -1,0 +1,1 @@
+"""Forecasts through the latent space: rollouts of the surrogate and their scores."""

@@ -1,0 +1,1 @@
+"""Networks over fields: the autoencoder, the latent surrogate and how each is saved."""
