@@ -14,9 +14,9 @@ from pathlib import Path
 
 import ray
 
-from latentsci.chem import process_smiles_batch
+from latentsci.molecules.chem import process_smiles_batch
 from latentsci.runtime import map_batches
-from latentsci.sources import read_smiles_file
+from latentsci.molecules.ingest import read_smiles_file
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,13 +15,13 @@ from pathlib import Path
 import torch
 from rdkit import Chem
 
-from latentsci.models import MoleculeVAEConfig, build_molecule_vae
-from latentsci.models.featurize import mol_to_graph
-from latentsci.models.schedules import KLSchedule
-from latentsci.models.selfies_vocab import SelfiesVocabulary
+from latentsci.molecules.vae import MoleculeVAEConfig, build_molecule_vae
+from latentsci.molecules.vae.featurize import mol_to_graph
+from latentsci.molecules.vae.schedules import KLSchedule
+from latentsci.molecules.vae.selfies_vocab import SelfiesVocabulary
 from latentsci.runtime import connect, disconnect
-from latentsci.sources import read_smiles_file
-from latentsci.training.vae_train import TrainConfig, train_molecule_vae
+from latentsci.molecules.ingest import read_smiles_file
+from latentsci.molecules.vae.train import TrainConfig, train_molecule_vae
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = MoleculeVAEConfig(latent_dim=56, encoder_hidden=96, encoder_layers=3, decoder_embed=48,

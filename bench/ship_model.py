@@ -17,8 +17,8 @@ import shutil
 import tomllib
 from pathlib import Path
 
-from latentsci.models.aggregate import LatentGaussian
-from latentsci.models.shipped import LATENT_FILE, MODELS_DIR
+from latentsci.molecules.vae.aggregate import LatentGaussian
+from latentsci.molecules.vae.shipped import LATENT_FILE, MODELS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = "pipelines/zinc_vae_shipped.toml"

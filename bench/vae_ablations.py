@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from latentsci.models.batching import collate, make_example
-from latentsci.models.factory import MoleculeVAEConfig, build_molecule_vae
-from latentsci.models.selfies_vocab import SelfiesVocabulary
-from latentsci.sources import read_smiles_file
+from latentsci.molecules.vae.batching import collate, make_example
+from latentsci.molecules.vae import MoleculeVAEConfig, build_molecule_vae
+from latentsci.molecules.vae.selfies_vocab import SelfiesVocabulary
+from latentsci.molecules.ingest import read_smiles_file
 
 ZINC = Path(__file__).resolve().parents[1] / "data" / "molecules" / "zinc_train_86k.smi"
 DEMO = MoleculeVAEConfig(latent_dim=56, encoder_hidden=96, encoder_layers=3, decoder_embed=48,

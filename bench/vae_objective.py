@@ -27,14 +27,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from latentsci.metrics.moses import canonical, moses_metrics
-from latentsci.models.aggregate import LatentGaussian
-from latentsci.models.batching import collate, make_example
-from latentsci.models.factory import MoleculeVAEConfig, build_molecule_vae
-from latentsci.models.schedules import KLSchedule
-from latentsci.models.selfies_vocab import SelfiesVocabulary
+from latentsci.molecules.metrics.moses import canonical, moses_metrics
+from latentsci.molecules.vae.aggregate import LatentGaussian
+from latentsci.molecules.vae.batching import collate, make_example
+from latentsci.molecules.vae import MoleculeVAEConfig, build_molecule_vae
+from latentsci.molecules.vae.schedules import KLSchedule
+from latentsci.molecules.vae.selfies_vocab import SelfiesVocabulary
 from latentsci.runtime.train import cosine_lr
-from latentsci.training.vae_steps import shuffled_batches, train_epoch
+from latentsci.molecules.vae.steps import shuffled_batches, train_epoch
 
 BASE_MODEL = dict(latent_dim=64, encoder_hidden=128, encoder_layers=3, decoder_embed=64,
                   decoder_hidden=256, decoder_layers=1, mu_batchnorm=1.0)

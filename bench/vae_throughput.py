@@ -26,9 +26,9 @@ TUNED_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=34359738368"
 
 def _examples(n: int):
     """Training examples of the first n bundled training molecules, and their vocabulary."""
-    from latentsci.models.batching import make_example
-    from latentsci.models.selfies_vocab import SelfiesVocabulary
-    from latentsci.sources import read_smiles_file
+    from latentsci.molecules.vae.batching import make_example
+    from latentsci.molecules.vae.selfies_vocab import SelfiesVocabulary
+    from latentsci.molecules.ingest import read_smiles_file
 
     smiles = read_smiles_file(ROOT / "data/molecules/zinc_train_86k.smi").texts[:n]
     vocab = SelfiesVocabulary.build(smiles, max_len=100)
@@ -40,9 +40,9 @@ def run_one(args: argparse.Namespace) -> dict:
     """Train `steps` optimiser steps after a warm-up; molecules per second of wall time."""
     import torch
 
-    from latentsci.models.factory import MoleculeVAEConfig, build_molecule_vae
-    from latentsci.models.schedules import KLSchedule
-    from latentsci.training.vae_steps import shuffled_batches, train_epoch
+    from latentsci.molecules.vae import MoleculeVAEConfig, build_molecule_vae
+    from latentsci.molecules.vae.schedules import KLSchedule
+    from latentsci.molecules.vae.steps import shuffled_batches, train_epoch
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -109,10 +109,10 @@ def workers(args: argparse.Namespace) -> None:
     """One epoch through the pipeline's trainer: 1 worker with 2 CPUs against 2 with 1 each."""
     import tempfile
 
-    from latentsci.models.factory import MoleculeVAEConfig
+    from latentsci.molecules.vae.factory import MoleculeVAEConfig
     from latentsci.runtime import connect, disconnect
-    from latentsci.sources import read_smiles_file
-    from latentsci.training.vae_train import TrainConfig, train_molecule_vae
+    from latentsci.molecules.ingest import read_smiles_file
+    from latentsci.molecules.vae.train import TrainConfig, train_molecule_vae
 
     smiles = read_smiles_file(ROOT / "data/molecules/zinc_train_86k.smi").texts[: args.n]
     model = MoleculeVAEConfig(latent_dim=56, encoder_hidden=args.enc_hidden, encoder_layers=3,

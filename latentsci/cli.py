@@ -117,8 +117,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """MOSES metrics of generated SMILES against train and test sets."""
-    from latentsci.metrics import moses_metrics
-    from latentsci.sources import read_generated, read_smiles_file
+    from latentsci.molecules.metrics import moses_metrics
+    from latentsci.molecules.ingest import read_generated, read_smiles_file
 
     samples = read_generated(args.samples)
     train = read_smiles_file(args.train, column=args.smiles_column).texts
@@ -136,8 +136,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _local_model(model: str | None) -> str:
     """A model folder on local disk (MLflow URIs are downloaded first), checked to be ours;
     the shipped model when none is given."""
-    from latentsci.models.checkpoint import read_meta
-    from latentsci.models.shipped import shipped_model_dir
+    from latentsci.molecules.vae.checkpoint import read_meta
+    from latentsci.molecules.vae.shipped import shipped_model_dir
 
     if model is None:
         model = str(shipped_model_dir())
@@ -166,9 +166,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
     """Encode a SMILES file into a new latent store with a trained molecule VAE."""
     import pandas as pd
 
-    from latentsci.molecule_tasks import encode_table
+    from latentsci.molecules.tasks import encode_table
     from latentsci.runtime import show_progress
-    from latentsci.sources import read_smiles_file
+    from latentsci.molecules.ingest import read_smiles_file
 
     model = _local_model(args.model)
     records = read_smiles_file(args.smiles, column=args.smiles_column)
@@ -185,11 +185,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """Sample molecules from a trained molecule VAE (prior or fitted latent Gaussian) to a file."""
-    from latentsci.molecule_tasks import sample_molecules
+    from latentsci.molecules.tasks import sample_molecules
     from latentsci.runtime import show_progress
 
-    from latentsci.models.aggregate import LatentGaussian
-    from latentsci.models.shipped import fitted_latent_file
+    from latentsci.molecules.vae.aggregate import LatentGaussian
+    from latentsci.molecules.vae.shipped import fitted_latent_file
 
     model = _local_model(args.model)
     latent, saved = None, fitted_latent_file(model)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from latentsci.chem import Reject, parse_smiles, random_split, scaffold_split
-from latentsci.chem.fingerprints import morgan_counts
-from latentsci.chem.molecules import murcko_scaffold, to_mol
+from latentsci.molecules.chem import Reject, parse_smiles, random_split, scaffold_split
+from latentsci.molecules.chem.fingerprints import morgan_counts
+from latentsci.molecules.chem.molecules import murcko_scaffold, to_mol
 
 
 def test_canonicalises_and_describes_benzene():

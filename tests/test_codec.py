@@ -15,10 +15,10 @@ from latentsci.fields.networks.checkpoint import save_field_autoencoder
 from latentsci.fields.solvers.navier_stokes import gaussian_random_field
 from latentsci.latent import Codec, CodecError, codec_record, load_codec, to_latent
 from latentsci.latent.codec import weights_sha256
-from latentsci.models import MoleculeVAEConfig, build_molecule_vae
-from latentsci.models.batching import collate, make_example
-from latentsci.models.checkpoint import save_checkpoint
-from latentsci.models.selfies_vocab import SelfiesVocabulary
+from latentsci.molecules.vae import MoleculeVAEConfig, build_molecule_vae
+from latentsci.molecules.vae.batching import collate, make_example
+from latentsci.molecules.vae.checkpoint import save_checkpoint
+from latentsci.molecules.vae.selfies_vocab import SelfiesVocabulary
 
 from conftest import ROOT, SMILES
 
@@ -127,7 +127,7 @@ def test_load_codec_in_a_fresh_process_picks_the_domain_from_the_checkpoint(mole
                                                                             field_folder):
     # the latent package imports neither domain; the checkpoint names the module to import
     script = ("import json, sys\nfrom latentsci.latent import load_codec\n"
-              "before = sorted(m for m in sys.modules if m.startswith(('latentsci.models', "
+              "before = sorted(m for m in sys.modules if m.startswith(('latentsci.molecules', "
               "'latentsci.fields')))\n"
               "kinds = [load_codec(p).kind for p in sys.argv[1:]]\n"
               "json.dump({'before': before, 'kinds': kinds}, sys.stdout)")

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from rdkit import Chem
 
-from latentsci.metrics import moses_metrics
-from latentsci.metrics.filters import passes_filters
-from latentsci.metrics.moses import fraction_unique, fraction_valid, novelty
-from latentsci.metrics.similarity import (
+from latentsci.molecules.metrics import moses_metrics
+from latentsci.molecules.metrics.filters import passes_filters
+from latentsci.molecules.metrics.moses import fraction_unique, fraction_valid, novelty
+from latentsci.molecules.metrics.similarity import (
     average_agg_tanimoto,
     cosine_similarity,
     fingerprints,

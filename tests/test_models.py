@@ -5,16 +5,16 @@ import pytest
 import torch
 from rdkit import Chem
 
-from latentsci.chem import Reject
+from latentsci.molecules.chem import Reject
 from latentsci.errors import InputDataError
-from latentsci.models import MoleculeVAEConfig, build_molecule_vae
-from latentsci.models.aggregate import LatentGaussian
-from latentsci.models.batching import collate, make_example
-from latentsci.models.featurize import ATOM_DIM, BOND_DIM, mol_to_graph
-from latentsci.models.prior import StandardNormalPrior
-from latentsci.models.sampling import decode_tokens
-from latentsci.models.schedules import KLSchedule
-from latentsci.models.selfies_vocab import SelfiesVocabulary
+from latentsci.molecules.vae import MoleculeVAEConfig, build_molecule_vae
+from latentsci.molecules.vae.aggregate import LatentGaussian
+from latentsci.molecules.vae.batching import collate, make_example
+from latentsci.molecules.vae.featurize import ATOM_DIM, BOND_DIM, mol_to_graph
+from latentsci.molecules.vae.prior import StandardNormalPrior
+from latentsci.molecules.vae.sampling import decode_tokens
+from latentsci.molecules.vae.schedules import KLSchedule
+from latentsci.molecules.vae.selfies_vocab import SelfiesVocabulary
 
 from conftest import SMILES
 
@@ -141,8 +141,8 @@ def test_prior_samples_are_valid_and_bounded():
 
 
 def test_save_load_encode_decode_sample(tmp_path):
-    from latentsci.models import MoleculeVAE
-    from latentsci.models.checkpoint import ModelFileError, save_checkpoint
+    from latentsci.molecules.vae import MoleculeVAE
+    from latentsci.molecules.vae.checkpoint import ModelFileError, save_checkpoint
 
     vocab = SelfiesVocabulary.build(SMILES, max_len=30)
     model = _tiny(vocab)
@@ -176,8 +176,8 @@ def test_decoding_never_returns_an_empty_molecule():
 
 
 def test_checkpoints_from_before_standardised_property_heads_still_load(tmp_path):
-    from latentsci.models import MoleculeVAE
-    from latentsci.models.checkpoint import save_checkpoint
+    from latentsci.molecules.vae import MoleculeVAE
+    from latentsci.molecules.vae.checkpoint import save_checkpoint
 
     vocab = SelfiesVocabulary.build(SMILES, max_len=30)
     model = _tiny(vocab, properties=["logp"])
@@ -217,8 +217,8 @@ def test_sampling_from_a_fitted_latent_gaussian_decodes_every_draw():
 
 
 def test_batch_normalised_mu_has_the_configured_spread_and_survives_a_round_trip(tmp_path):
-    from latentsci.models import MoleculeVAE
-    from latentsci.models.checkpoint import save_checkpoint
+    from latentsci.molecules.vae import MoleculeVAE
+    from latentsci.molecules.vae.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     vocab = SelfiesVocabulary.build(SMILES, max_len=30)

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from latentsci.models import MoleculeVAE
-from latentsci.models.aggregate import LatentGaussian
-from latentsci.models.shipped import LATENT_FILE, shipped_model_dir
+from latentsci.molecules.vae import MoleculeVAE
+from latentsci.molecules.vae.aggregate import LatentGaussian
+from latentsci.molecules.vae.shipped import LATENT_FILE, shipped_model_dir
 
 from conftest import ROOT, cli_env, latentsci_cmd
 

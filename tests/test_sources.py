@@ -3,7 +3,7 @@
 import pytest
 
 from latentsci.errors import InputDataError
-from latentsci.sources import read_smiles_file
+from latentsci.molecules.ingest import read_smiles_file
 
 
 def test_smi_with_names_blank_lines_and_comments(tmp_path):
@@ -46,8 +46,8 @@ def test_missing_file_message(tmp_path):
 
 
 def test_several_files_are_one_set_with_their_file_named(tmp_path):
-    from latentsci.chem import process_smiles_batch
-    from latentsci.ingest import IngestConfig, assemble, read_sources
+    from latentsci.molecules.chem import process_smiles_batch
+    from latentsci.molecules.ingest.table import IngestConfig, assemble, read_sources
 
     (tmp_path / "a.smi").write_text("CCO\nc1ccccc1\n")
     (tmp_path / "b.smi").write_text("OCC\nnot-a-smiles\nCCN\n")
@@ -63,8 +63,8 @@ def test_several_files_are_one_set_with_their_file_named(tmp_path):
 
 
 def test_one_file_keeps_plain_line_numbers(tmp_path):
-    from latentsci.chem import process_smiles_batch
-    from latentsci.ingest import IngestConfig, assemble, read_sources
+    from latentsci.molecules.chem import process_smiles_batch
+    from latentsci.molecules.ingest.table import IngestConfig, assemble, read_sources
 
     (tmp_path / "a.smi").write_text("CCO\nOCC\n")
     config = IngestConfig(source=tmp_path / "a.smi")

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from latentsci.models import MoleculeVAE, MoleculeVAEConfig
-from latentsci.models.batching import collate, make_example
-from latentsci.models.schedules import KLSchedule
-from latentsci.models.selfies_vocab import SelfiesVocabulary
+from latentsci.molecules.vae import MoleculeVAE, MoleculeVAEConfig
+from latentsci.molecules.vae.batching import collate, make_example
+from latentsci.molecules.vae.schedules import KLSchedule
+from latentsci.molecules.vae.selfies_vocab import SelfiesVocabulary
 from latentsci.runtime.train import cosine_lr, resume_point
-from latentsci.training.vae_steps import NonFiniteLoss, train_epoch
-from latentsci.training.vae_train import TrainConfig, train_molecule_vae
+from latentsci.molecules.vae.steps import NonFiniteLoss, train_epoch
+from latentsci.molecules.vae.train import TrainConfig, train_molecule_vae
 
 from conftest import SMILES, train_killing_one_worker
 
@@ -102,7 +102,7 @@ def test_resume_point_on_another_number_of_workers():
 
 def test_non_finite_loss_names_the_step():
     vocab = SelfiesVocabulary.build(SMILES, max_len=40)
-    from latentsci.models import build_molecule_vae
+    from latentsci.molecules.vae import build_molecule_vae
 
     model = build_molecule_vae(TINY, len(vocab))
     with torch.no_grad():

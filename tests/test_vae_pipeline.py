@@ -125,7 +125,7 @@ def test_vae_pipeline(ray_cluster, tmp_path):
     experiment = client.get_run(train_run).info.experiment_id
     logged = client.search_logged_models(experiment_ids=[experiment])
     assert [m.source_run_id for m in logged] == [train_run]  # mlflow.pytorch.log_model
-    from latentsci.models import MoleculeVAE
+    from latentsci.molecules.vae import MoleculeVAE
 
     reloaded = MoleculeVAE.load(f"runs:/{train_run}/checkpoint",
                                 tracking_uri=f"sqlite:///{run_dir}/mlflow.db")

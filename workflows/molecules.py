@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from latentsci.chem import DESCRIPTOR_NAMES, process_smiles_batch
+from latentsci.molecules.chem import DESCRIPTOR_NAMES, process_smiles_batch
 from latentsci.errors import ConfigError, InputDataError
-from latentsci.ingest import (
+from latentsci.molecules.ingest.table import (
     IngestConfig,
     assemble,
     batches,
@@ -27,21 +27,16 @@ from latentsci.ingest import (
     write_outputs,
 )
 from latentsci.pipeline.driver import main
-from latentsci.metrics.moses import fraction_valid
-from latentsci.models import MoleculeVAE
-from latentsci.models.aggregate import LatentGaussian
-from latentsci.molecule_tasks import embed_block, encode_table, evaluate_job, sample_molecules
-from latentsci.plots import (
-    kl_per_dimension,
-    latent_map,
-    molecule_grid,
-    property_histograms,
-    training_curves,
-)
-from latentsci.training.vae_train import TrainConfig, train_molecule_vae
+from latentsci.molecules.metrics.moses import fraction_valid
+from latentsci.molecules.vae import MoleculeVAE
+from latentsci.molecules.vae.aggregate import LatentGaussian
+from latentsci.molecules.tasks import embed_block, encode_table, evaluate_job, sample_molecules
+from latentsci.molecules.plots import kl_per_dimension, molecule_grid, property_histograms
+from latentsci.plots import latent_map, training_curves
+from latentsci.molecules.vae.train import TrainConfig, train_molecule_vae
 from latentsci.pipeline.stage import Stage, StageConfig, StageContext, StageResult
 from latentsci.runtime import map_batches
-from latentsci.sources import read_generated
+from latentsci.molecules.ingest import read_generated
 from latentsci.store import LatentStore
 
 
@@ -200,7 +195,7 @@ class SampleConfig(StageConfig):
     seed: int = 0
     per_task: int = Field(default=500, gt=0)
     # where z comes from: "prior" N(0, I), or "aggregate", a Gaussian fitted to the encoded
-    # training molecules of a needed encode stage (no prior holes: latentsci/models/aggregate.py)
+    # training molecules of a needed encode stage (no prior holes: latentsci/molecules/vae/aggregate.py)
     latent: Literal["prior", "aggregate"] = "prior"
     aggregate_molecules: int = Field(default=20000, gt=0)
 

@@ -28,7 +28,7 @@ from latentsci.model_files import read_meta_json
 WEIGHTS_FILE = "model.pt"
 TRUSTED_PREFIX = "latentsci."  # the only package whose codec modules load_codec imports
 # Checkpoints written before meta.json named its codec module: format -> the module that reads it.
-LEGACY_MODULES = {"latentsci.molecule_vae": "latentsci.models.codec",
+LEGACY_MODULES = {"latentsci.molecule_vae": "latentsci.molecules.codec",
                   "latentsci.field_model": "latentsci.fields.codec"}
 
 

@@ -210,7 +210,8 @@ def validate_stage(spec: PipelineSpec, stage_spec: StageSpec, stage: Stage) -> S
                                            context={"base_dir": spec.path.parent})
     except ValidationError as exc:
         error = exc.errors()[0]
-        dotted = ".".join(str(p) for p in ("stages", stage_spec.name, *error["loc"]))
+        keys = [p for p in error["loc"] if not (isinstance(p, str) and "[" in p)]  # union tags
+        dotted = ".".join(str(p) for p in ("stages", stage_spec.name, *keys))
         raise spec.error(dotted, _describe(error, stage.config)) from None
 
 

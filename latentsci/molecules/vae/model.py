@@ -9,6 +9,7 @@ batch-mean KL of latent dimension d (free bits keep each dimension from collapsi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,10 +18,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from latentsci.inference import inference
-from latentsci.models.batching import MoleculeBatch
+from latentsci.molecules.vae.batching import MoleculeBatch
+from latentsci.molecules.vae.checkpoint import (
+    ModelFileError,
+    read_checkpoint,
+    upgrade_property_head,
+)
+from latentsci.molecules.vae.factory import MoleculeVAEConfig, build_parts
 
 if TYPE_CHECKING:
-    from latentsci.models.aggregate import LatentGaussian
+    from latentsci.molecules.vae.aggregate import LatentGaussian
 
 
 @dataclass
@@ -125,8 +132,6 @@ class MoleculeVAE(nn.Module):
     def load(cls, path_or_uri: str, tracking_uri: str | None = None) -> MoleculeVAE:
         """A saved model from a folder, or from MLflow (`runs:/ID/checkpoint`) on the tracking
         server given (default: MLFLOW_TRACKING_URI)."""
-        from latentsci.models.checkpoint import load_checkpoint
-
         if "://" in str(path_or_uri) or str(path_or_uri).startswith(("runs:", "models:")):
             import mlflow
 
@@ -139,8 +144,8 @@ class MoleculeVAE(nn.Module):
     def encode(self, smiles: list[str], batch_size: int = 256,
                return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Posterior means (and std) of z; rows of molecules the model cannot read are NaN."""
-        from latentsci.chem import Reject
-        from latentsci.models.batching import collate, make_example
+        from latentsci.molecules.chem import Reject
+        from latentsci.molecules.vae.batching import collate, make_example
 
         mu_out = np.full((len(smiles), self.prior.latent_dim), np.nan, dtype=np.float32)
         std_out = mu_out.copy()
@@ -158,7 +163,7 @@ class MoleculeVAE(nn.Module):
     def decode(self, z: np.ndarray | torch.Tensor, temperature: float = 0.0,
                generator: torch.Generator | None = None) -> list[str]:
         """A molecule for every z (SELFIES decoding cannot produce an invalid one)."""
-        from latentsci.models.sampling import decode_tokens
+        from latentsci.molecules.vae.sampling import decode_tokens
 
         device = next(self.parameters()).device
         z = torch.as_tensor(np.asarray(z, dtype=np.float32), device=device)
@@ -183,3 +188,23 @@ class MoleculeVAE(nn.Module):
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         source = self.prior if latent is None else latent
         return self.decode(source.sample(n, generator=generator), temperature, generator)
+
+
+def build_molecule_vae(config: MoleculeVAEConfig, vocab_size: int) -> MoleculeVAE:
+    """Encoder, decoder, prior and (if properties are named) a property head, wired together."""
+    model = MoleculeVAE(*build_parts(config, vocab_size))
+    model.config = config
+    return model
+
+
+def load_checkpoint(folder: Path, map_location: str = "cpu") -> tuple[MoleculeVAE, dict]:
+    """Rebuild the model from meta.json and load its weights with weights_only=True."""
+    config, vocab, state, meta = read_checkpoint(folder, map_location)
+    model = build_molecule_vae(config, len(vocab))
+    try:
+        model.load_state_dict(upgrade_property_head(state, model))
+    except RuntimeError as exc:
+        raise ModelFileError(f"{folder}/model.pt: cannot load weights: "
+                             f"{str(exc).splitlines()[0]}") from None
+    model.vocab = vocab
+    return model, meta

@@ -1,6 +1,6 @@
 """Chemistry as pure functions of SMILES and RDKit molecules (no Ray, no store, no tracking)."""
 
-from latentsci.chem.molecules import (
+from latentsci.molecules.chem.molecules import (
     DESCRIPTOR_NAMES,
     ParsedMolecule,
     Reject,
@@ -8,7 +8,7 @@ from latentsci.chem.molecules import (
     parse_smiles,
     process_smiles_batch,
 )
-from latentsci.chem.splits import random_split, scaffold_split
+from latentsci.molecules.chem.splits import random_split, scaffold_split
 
 __all__ = [
     "DESCRIPTOR_NAMES",

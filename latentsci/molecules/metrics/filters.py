@@ -14,7 +14,7 @@ ALLOWED_ATOMS = frozenset({"C", "N", "S", "O", "F", "Cl", "Br", "H"})
 @lru_cache(maxsize=1)
 def filter_patterns() -> tuple[Chem.Mol, ...]:
     """MCF and PAINS SMARTS shipped with the package (see data/SOURCES.md)."""
-    folder = resources.files("latentsci.metrics") / "data"
+    folder = resources.files("latentsci.molecules.metrics") / "data"
     with (folder / "mcf.csv").open() as handle:
         smarts = [row["smarts"] for row in csv.DictReader(handle)]
     with (folder / "wehi_pains.csv").open() as handle:

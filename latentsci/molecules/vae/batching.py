@@ -8,10 +8,10 @@ import torch
 from rdkit import Chem
 from torch_geometric.data import Batch, Data
 
-from latentsci.chem import Reject
-from latentsci.models.featurize import mol_to_graph
-from latentsci.models.sampling import BOS_ID, EOS_ID
-from latentsci.models.selfies_vocab import SelfiesVocabulary
+from latentsci.molecules.chem import Reject
+from latentsci.molecules.vae.featurize import mol_to_graph
+from latentsci.molecules.vae.sampling import BOS_ID, EOS_ID
+from latentsci.molecules.vae.selfies_vocab import SelfiesVocabulary
 
 
 @dataclass

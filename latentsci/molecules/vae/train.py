@@ -11,16 +11,16 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from latentsci.chem import DESCRIPTOR_NAMES, Reject
+from latentsci.molecules.chem import DESCRIPTOR_NAMES, Reject
 from latentsci.errors import LatentsciError
-from latentsci.models.batching import make_example
-from latentsci.models.checkpoint import load_checkpoint, save_checkpoint
-from latentsci.models.factory import MoleculeVAEConfig, build_molecule_vae
-from latentsci.models.schedules import KLSchedule
-from latentsci.models.selfies_vocab import SelfiesVocabulary
+from latentsci.molecules.vae.batching import make_example
+from latentsci.molecules.vae.checkpoint import save_checkpoint
+from latentsci.molecules.vae import MoleculeVAEConfig, build_molecule_vae, load_checkpoint
+from latentsci.molecules.vae.schedules import KLSchedule
+from latentsci.molecules.vae.selfies_vocab import SelfiesVocabulary
 from latentsci.pipeline.stage import StageConfig
 from latentsci.runtime import train as rt
-from latentsci.training.vae_steps import (
+from latentsci.molecules.vae.steps import (
     EpochStats,
     NonFiniteLoss,
     active_units,

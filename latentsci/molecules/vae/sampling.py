@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from latentsci.models.decoder import SelfiesDecoder
+from latentsci.molecules.vae.decoder import SelfiesDecoder
 
 BOS_ID, EOS_ID = 1, 2
 

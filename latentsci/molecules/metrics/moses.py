@@ -14,9 +14,9 @@ import numpy as np
 from rdkit import Chem
 from scipy.stats import wasserstein_distance
 
-from latentsci.chem import describe
-from latentsci.metrics.filters import passes_filters
-from latentsci.metrics.similarity import (
+from latentsci.molecules.chem import describe
+from latentsci.molecules.metrics.filters import passes_filters
+from latentsci.molecules.metrics.similarity import (
     average_agg_tanimoto,
     cosine_similarity,
     fingerprints,

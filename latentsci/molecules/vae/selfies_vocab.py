@@ -8,7 +8,7 @@ from functools import cached_property
 
 import selfies as sf
 
-from latentsci.chem import Reject
+from latentsci.molecules.chem import Reject
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 SPECIALS = (PAD, BOS, EOS)

@@ -20,7 +20,7 @@ class SelfiesDecoderConfig(BaseModel):
 
 
 class SelfiesDecoder(nn.Module):
-    """p(tokens | z): token logits step by step; sampling lives in `latentsci.models.sampling`."""
+    """p(tokens | z): token logits step by step; sampling lives in `latentsci.molecules.vae.sampling`."""
 
     def __init__(self, config: SelfiesDecoderConfig):
         super().__init__()

@@ -14,15 +14,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from latentsci.chem.fingerprints import morgan_counts
-from latentsci.metrics import moses_metrics
-from latentsci.models import MoleculeVAE
-from latentsci.models.batching import make_example
+from latentsci.molecules.chem.fingerprints import morgan_counts
+from latentsci.molecules.metrics import moses_metrics
+from latentsci.molecules.vae import MoleculeVAE
+from latentsci.molecules.vae.batching import make_example
 from latentsci.store import LatentStore
-from latentsci.training.vae_steps import reconstruction_accuracy
+from latentsci.molecules.vae.steps import reconstruction_accuracy
 
 if TYPE_CHECKING:
-    from latentsci.models.aggregate import LatentGaussian
+    from latentsci.molecules.vae.aggregate import LatentGaussian
 
 
 def embed_block(block: tuple[int, int], store_path: str, rows: pd.DataFrame,
@@ -85,7 +85,7 @@ def encode_table(table: pd.DataFrame, model_dir: str, store_path: Path, properti
                  attrs: dict, rows_per_shard: int | None, progress: bool) -> pd.DataFrame:
     """Encode every row of `table` (id, smiles, properties) into a new store; the reject report."""
     from latentsci.latent import codec_record, load_codec
-    from latentsci.models.checkpoint import read_meta
+    from latentsci.molecules.vae.checkpoint import read_meta
     from latentsci.runtime import map_batches
 
     meta = read_meta(Path(model_dir))

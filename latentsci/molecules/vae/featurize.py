@@ -6,7 +6,7 @@ import torch
 from rdkit import Chem
 from torch_geometric.data import Data
 
-from latentsci.chem import Reject
+from latentsci.molecules.chem import Reject
 
 ELEMENTS = ("C", "N", "O", "F", "S", "Cl", "Br", "I", "P", "B", "Si", "Se")
 CHARGES = (-1, 0, 1)

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from latentsci.metrics.moses import fraction_valid, moses_mol
-from latentsci.models.batching import MoleculeBatch, collate
-from latentsci.models.schedules import KLSchedule
-from latentsci.models.vae import MoleculeVAE
+from latentsci.molecules.metrics.moses import fraction_valid, moses_mol
+from latentsci.molecules.vae.batching import MoleculeBatch, collate
+from latentsci.molecules.vae.schedules import KLSchedule
+from latentsci.molecules.vae.model import MoleculeVAE
 
 
 class NonFiniteLoss(RuntimeError):

@@ -8,9 +8,9 @@ from typing import Literal
 import pandas as pd
 from pydantic import Field, model_validator
 
-from latentsci.chem import DESCRIPTOR_NAMES, ParsedMolecule, Reject, random_split, scaffold_split
+from latentsci.molecules.chem import DESCRIPTOR_NAMES, ParsedMolecule, Reject, random_split, scaffold_split
 from latentsci.pipeline.stage import InputFile, StageConfig
-from latentsci.sources import SmilesRecords, read_smiles_file
+from latentsci.molecules.ingest import SmilesRecords, read_smiles_file
 
 
 class SplitConfig(StageConfig):

@@ -13,7 +13,7 @@ from latentsci.errors import InputDataError
 
 SHIPPED_NAME = "zinc-vae-v1"
 LATENT_FILE = "latent_gaussian.npz"  # the fitted Gaussian beside a model's checkpoint
-MODELS_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
+MODELS_DIR = Path(__file__).resolve().parents[3] / "data" / "models"
 
 
 def shipped_model_dir() -> Path:

@@ -1,13 +1,15 @@
-"""Build a MoleculeVAE from plain config data (what pipeline files and checkpoints hold)."""
+"""The molecule VAE's architecture as plain config data, and the parts it builds (pipeline files
+and checkpoints hold the config; `model.build_molecule_vae` wires the parts into a MoleculeVAE)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
-from latentsci.models.decoder import SelfiesDecoder, SelfiesDecoderConfig
-from latentsci.models.encoder import GraphEncoder, GraphEncoderConfig
-from latentsci.models.prior import StandardNormalPrior
-from latentsci.models.property_head import PropertyHead
-from latentsci.models.vae import MoleculeVAE
+
+from latentsci.molecules.vae.decoder import SelfiesDecoder, SelfiesDecoderConfig
+from latentsci.molecules.vae.encoder import GraphEncoder, GraphEncoderConfig
+from latentsci.molecules.vae.prior import StandardNormalPrior
+from latentsci.molecules.vae.property_head import PropertyHead
+from torch import nn
 
 
 class MoleculeVAEConfig(BaseModel):
@@ -25,8 +27,9 @@ class MoleculeVAEConfig(BaseModel):
     properties: list[str] = Field(default_factory=list)  # e.g. ["logp", "qed", "sa"]
 
 
-def build_molecule_vae(config: MoleculeVAEConfig, vocab_size: int) -> MoleculeVAE:
-    """Encoder, decoder, prior and (if properties are named) a property head, wired together."""
+def build_parts(config: MoleculeVAEConfig, vocab_size: int) -> tuple[nn.Module, nn.Module,
+                                                                       nn.Module, nn.Module | None]:
+    """Encoder, decoder, prior and (if properties are named) a property head for a config."""
     encoder = GraphEncoder(GraphEncoderConfig(hidden=config.encoder_hidden,
                                               layers=config.encoder_layers,
                                               latent_dim=config.latent_dim,
@@ -38,9 +41,5 @@ def build_molecule_vae(config: MoleculeVAEConfig, vocab_size: int) -> MoleculeVA
                                                   hidden=config.decoder_hidden,
                                                   layers=config.decoder_layers,
                                                   dropout=config.dropout))
-    head = None
-    if config.properties:
-        head = PropertyHead(config.latent_dim, len(config.properties))
-    model = MoleculeVAE(encoder, decoder, StandardNormalPrior(config.latent_dim), head)
-    model.config = config
-    return model
+    head = PropertyHead(config.latent_dim, len(config.properties)) if config.properties else None
+    return encoder, decoder, StandardNormalPrior(config.latent_dim), head

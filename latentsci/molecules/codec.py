@@ -17,7 +17,7 @@ from latentsci.latent.codec import (
     to_latent,
     weights_sha256,
 )
-from latentsci.models.vae import MoleculeVAE
+from latentsci.molecules.vae.model import MoleculeVAE
 
 KIND = "molecule_vae"
 VERSION = "1"
@@ -40,8 +40,8 @@ class MoleculeCodec:
 
     def _examples(self, items: Sequence, tokens: bool) -> tuple[list, list[str | None]]:
         """Graph (and token) examples of the items, and why each unreadable one is not."""
-        from latentsci.chem import Reject
-        from latentsci.models.batching import make_example
+        from latentsci.molecules.chem import Reject
+        from latentsci.molecules.vae.batching import make_example
 
         examples, reasons = [], []
         for item in items:
@@ -74,7 +74,7 @@ class MoleculeCodec:
     def reconstruction_error(self, items: Sequence[str], batch_size: int = 256) -> np.ndarray:
         """Token NLL of each molecule under the decoder at its posterior mean; NaN where the
         molecule cannot be encoded or its SELFIES uses tokens unseen in training."""
-        from latentsci.models.batching import collate
+        from latentsci.molecules.vae.batching import collate
 
         check_items(items, self.source)
         items = list(items)
@@ -95,7 +95,7 @@ class MoleculeCodec:
 def load_molecule_codec(folder: Path, meta: dict, source: str,
                         map_location: str = "cpu") -> MoleculeCodec:
     """The codec of a saved molecule VAE (the checkpoint module rebuilds it weights-only)."""
-    from latentsci.models.checkpoint import load_checkpoint
+    from latentsci.molecules.vae.model import load_checkpoint
 
     model, _ = load_checkpoint(folder, map_location=map_location)
     return MoleculeCodec(model, source, weights_sha256(folder))

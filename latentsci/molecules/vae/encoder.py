@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch_geometric.nn import GINEConv, global_add_pool, global_max_pool, global_mean_pool
 
-from latentsci.models.featurize import ATOM_DIM, BOND_DIM
+from latentsci.molecules.vae.featurize import ATOM_DIM, BOND_DIM
 
 
 class GraphEncoderConfig(BaseModel):

@@ -1,28 +1,34 @@
-"""Save and load molecule VAEs as plain files: weights (loaded weights-only) plus JSON metadata."""
+"""Molecule-VAE checkpoints as plain files: weights (read weights-only) plus JSON metadata.
+
+This module knows files, not the model class: `model.load_checkpoint` builds the model from
+what `read_checkpoint` returns, so the model can load itself without an import cycle."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from latentsci.errors import LatentsciError
 from latentsci.model_files import read_model_meta
-from latentsci.models.factory import MoleculeVAEConfig, build_molecule_vae
-from latentsci.models.selfies_vocab import SelfiesVocabulary
-from latentsci.models.vae import MoleculeVAE
+from latentsci.molecules.vae.factory import MoleculeVAEConfig
+from latentsci.molecules.vae.selfies_vocab import SelfiesVocabulary
+
+if TYPE_CHECKING:
+    from torch import nn
 
 FORMAT = "latentsci.molecule_vae"
 FORMAT_VERSION = 1
-CODEC = {"kind": "molecule_vae", "module": "latentsci.models.codec"}  # what load_codec imports
+CODEC = {"kind": "molecule_vae", "module": "latentsci.molecules.codec"}  # what load_codec imports
 
 
 class ModelFileError(LatentsciError):
     """A model path that does not hold a latentsci molecule VAE."""
 
 
-def save_checkpoint(folder: Path, model: MoleculeVAE, config: MoleculeVAEConfig,
+def save_checkpoint(folder: Path, model: nn.Module, config: MoleculeVAEConfig,
                     vocab: SelfiesVocabulary, extra: dict | None = None) -> Path:
     """Write model.pt (state dict) and meta.json (format, config, vocabulary, extra) to a folder."""
     folder = Path(folder)
@@ -40,7 +46,7 @@ def read_meta(folder: Path) -> dict:
                            ModelFileError)
 
 
-def _upgrade_property_head(state: dict, model: MoleculeVAE) -> dict:
+def upgrade_property_head(state: dict, model: nn.Module) -> dict:
     """Checkpoints written before property heads were standardised: an nn.Sequential head with
     no scale. Renaming its weights and taking scale 0/1 reproduces it exactly."""
     if "property_head.0.weight" not in state or model.property_head is None:
@@ -52,18 +58,14 @@ def _upgrade_property_head(state: dict, model: MoleculeVAE) -> dict:
     return upgraded
 
 
-def load_checkpoint(folder: Path, map_location: str = "cpu") -> tuple[MoleculeVAE, dict]:
-    """Rebuild the model from meta.json and load its weights with weights_only=True."""
+def read_checkpoint(folder: Path, map_location: str = "cpu"
+                    ) -> tuple[MoleculeVAEConfig, SelfiesVocabulary, dict, dict]:
+    """Config, vocabulary, weights (torch.load with weights_only=True) and metadata of a folder."""
     meta = read_meta(folder)
-    config = MoleculeVAEConfig(**meta["config"])
-    vocab = SelfiesVocabulary.from_dict(meta["vocab"])
-    model = build_molecule_vae(config, len(vocab))
     try:
         state = torch.load(Path(folder) / "model.pt", map_location=map_location, weights_only=True)
-        model.load_state_dict(_upgrade_property_head(state, model))
     except (RuntimeError, OSError, ValueError) as exc:
         raise ModelFileError(f"{folder}/model.pt: cannot load weights: "
                              f"{str(exc).splitlines()[0]}") from None
-    model.vocab = vocab
-    model.config = config
-    return model, meta
+    return (MoleculeVAEConfig(**meta["config"]), SelfiesVocabulary.from_dict(meta["vocab"]),
+            state, meta)

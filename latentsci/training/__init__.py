@@ -1,1 +1,0 @@
-"""Training loops as plain torch functions; Ray Train only schedules them (latentsci.runtime.train)."""
