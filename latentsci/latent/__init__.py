@@ -1,4 +1,5 @@
-"""Operations on latent spaces that know neither molecules nor fields: the codec contract first."""
+"""Operations on latent spaces that know neither molecules nor fields: the codec contract and a
+differentiable property predictor first."""
 
 from latentsci.latent.codec import (
     Codec,
@@ -11,6 +12,14 @@ from latentsci.latent.codec import (
     store_codec,
     to_latent,
 )
+from latentsci.latent.predictor import (
+    PredictorConfig,
+    PropertyPredictor,
+    fit_predictor,
+    load_predictor,
+    save_predictor,
+)
 
 __all__ = ["Codec", "CodecError", "Encoded", "codec_record", "latent_dim", "load_codec",
-           "register_codec", "store_codec", "to_latent"]
+           "register_codec", "store_codec", "to_latent", "PredictorConfig", "PropertyPredictor",
+           "fit_predictor", "load_predictor", "save_predictor"]

@@ -41,3 +41,17 @@ class PropertyHead(nn.Module):
     def predict(self, z: torch.Tensor) -> torch.Tensor:
         """Predictions in the properties' own units."""
         return self.net(z) * self.std + self.mean
+
+
+def as_predictor(head: PropertyHead, properties: list[str]):
+    """The head as a stand-alone differentiable predictor (latentsci.latent.predictor) with the
+    same weights and scale: a seed that search can refit on oracle labels."""
+    from latentsci.latent.predictor import PredictorConfig, PropertyPredictor
+
+    first, last = head.net[0], head.net[2]
+    if last.out_features != len(properties):
+        raise ValueError(f"the head predicts {last.out_features} properties, not {properties}")
+    predictor = PropertyPredictor(first.in_features, PredictorConfig(
+        properties=properties, hidden=first.out_features, layers=1))
+    predictor.load_state_dict(head.state_dict())
+    return predictor.eval()
