@@ -22,6 +22,8 @@ from latentsci.molecules.vae.shipped import LATENT_FILE, MODELS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = "pipelines/zinc_vae_shipped.toml"
+LABELS = {k: f"{k}: Wasserstein-1 distance of the samples' {k} to the test split's"
+          for k in ("logP", "SA", "QED", "weight")}
 HEADLINE = ["valid", "unique@10000", "Novelty", "IntDiv", "FCD/Test", "SNN/Test", "Frag/Test",
             "Scaf/Test", "Filters", "recon_accuracy"]
 
@@ -31,10 +33,10 @@ def stage(manifest: dict, name: str) -> dict:
     return manifest["stages"][name]
 
 
-def build_card(run_dir: Path, extra: dict) -> dict:
+def build_card(run_dir: Path, extra: dict, pipeline_file: str = PIPELINE) -> dict:
     """Everything the card says, read from the run's manifest, configs and outputs."""
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    pipeline = tomllib.loads((ROOT / PIPELINE).read_text())["stages"]
+    pipeline = tomllib.loads((ROOT / pipeline_file).read_text())["stages"]
     model_dir = Path(stage(manifest, "train")["outputs"]["model"])
     meta = json.loads((model_dir / "meta.json").read_text())
     metrics = json.loads(Path(stage(manifest, "evaluate")["outputs"]["metrics"]).read_text())
@@ -44,7 +46,7 @@ def build_card(run_dir: Path, extra: dict) -> dict:
               if k in row} for row in meta["history"]]
     return {
         "name": None,
-        "command": f"latentsci run {PIPELINE} --run-dir RUN_DIR",
+        "command": f"latentsci run {pipeline_file} --run-dir RUN_DIR",
         "data": {"sources": pipeline["ingest"]["source"], "split": pipeline["ingest"]["split"],
                  "rows": {k: v for k, v in ingest.items()}},
         "model_config": meta["config"],
@@ -94,11 +96,14 @@ def markdown(card: dict) -> str:
         f"{config['mu_batchnorm']}), GRU decoder {config['decoder_layers']} x "
         f"{config['decoder_hidden']} conditioned on z at every step, property head "
         f"({', '.join(config['properties'])}).",
+        *[f"- Note: {n}" for n in card.get("notes", [])],
         "",
         "## Metrics (test split, never trained on)",
-        "10,000 samples (temperature 1) from the fitted Gaussian, MOSES metrics against the test "
-        "split; reconstruction: 1,000 test molecules, greedy decoding of the posterior mean, "
-        "exact canonical match.",
+        f"{card['sample_config']['n']:,} samples (temperature "
+        f"{card['sample_config'].get('temperature', 1.0)}) from the fitted Gaussian, MOSES "
+        "metrics against the test split; reconstruction: "
+        f"{card['evaluate_config']['reconstruction_molecules']:,} test molecules, greedy "
+        "decoding of the posterior mean, exact canonical match.",
         "",
         "| " + " | ".join(HEADLINE) + " |",
         "|" + "---|" * len(HEADLINE),
@@ -107,7 +112,8 @@ def markdown(card: dict) -> str:
     ]
     other = {k: v for k, v in m.items() if k not in HEADLINE}
     if other:
-        lines += ["Other numbers:", ""] + [f"- {k}: {v:.4g}" for k, v in sorted(other.items())]
+        lines += ["Other numbers:", ""] + [f"- {LABELS.get(k, k)}: {v:.4g}"
+                                           for k, v in sorted(other.items())]
         lines.append("")
     lines += ["## Learning curve", "",
               "| epoch | recon (nats) | KL (nats) | token acc. | valid. recon | mol/s |",
@@ -139,13 +145,18 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--name", default="zinc-vae-v1")
     parser.add_argument("--extra", type=Path)
+    parser.add_argument("--pipeline", default=PIPELINE, help="the pipeline file the run ran")
+    parser.add_argument("--out", type=Path, help="folder to write (default data/models/NAME)")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a line about how this run differed from the command (repeatable)")
     args = parser.parse_args()
     extra = json.loads(args.extra.read_text()) if args.extra else {}
-    card = build_card(args.run_dir, extra)
+    card = build_card(args.run_dir, extra, args.pipeline)
     card["name"] = args.name
+    card["notes"] = args.note
     manifest = json.loads((args.run_dir / "manifest.json").read_text())
     source = Path(stage(manifest, "train")["outputs"]["model"])
-    target = MODELS_DIR / args.name
+    target = args.out or MODELS_DIR / args.name
     target.mkdir(parents=True, exist_ok=True)
     for name in ("model.pt", "meta.json"):
         shutil.copy2(source / name, target / name)
