@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from latentsci.fields.metrics import error_by_lead_time, relative_l2, spectrum_band_errors, vrmse
+from latentsci.inference import in_chunks
 from latentsci.fields.forecast.rollout import rollout, spread_skill
 
 
