@@ -128,15 +128,18 @@ def markdown(card: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_held_out(manifest: dict, path: Path, n: int = 1000) -> None:
-    """The molecules the card's reconstruction used (the evaluate stage's draw from the test
+def write_held_out(manifest: dict, card: dict, path: Path) -> None:
+    """The molecules the card's reconstruction used (the evaluate stage's own draw from the test
     split), so a user can check the model on molecules it never saw."""
-    import numpy as np
     import pandas as pd
 
+    from latentsci.molecules.tasks import reconstruction_molecules
+
+    options = card["evaluate_config"]
     table = pd.read_parquet(stage(manifest, "ingest")["outputs"]["molecules"])
-    test = table.loc[table["split"] == "test", "smiles"].tolist()
-    held_out = list(np.random.default_rng(0).permutation(test))[:n]  # as evaluate_job draws
+    test = table.loc[table["split"].isin(options.get("test_splits", ["test"])), "smiles"].tolist()
+    held_out = reconstruction_molecules(test, options["reconstruction_molecules"],
+                                        options.get("seed", 0))
     path.write_text("\n".join(held_out) + "\n")
 
 
@@ -165,7 +168,7 @@ def main() -> None:
                                          sample.get("aggregate_molecules", 20000),
                                          sample.get("seed", 0))
     gaussian.save(target / LATENT_FILE)
-    write_held_out(manifest, target / "heldout_sample.smi")
+    write_held_out(manifest, card, target / "heldout_sample.smi")
     (target / "card.json").write_text(json.dumps(card, indent=2))
     (target / "MODEL_CARD.md").write_text(markdown(card))
     size = sum(p.stat().st_size for p in target.iterdir()) / 2**20

@@ -67,13 +67,17 @@ def sample_block(block: tuple[int, int], model_dir: str, temperature: float,
                                           latent=latent)
 
 
+def reconstruction_molecules(test: list[str], n: int, seed: int) -> list[str]:
+    """The held-out molecules the evaluate stage reconstructs: a seeded draw from the test split."""
+    return list(np.random.default_rng(seed).permutation(test))[:n]
+
+
 def evaluate_job(job: str, samples: list[str], train: list[str], test: list[str],
                  model_dir: str, options: dict) -> dict[str, float]:
     """Ray task: MOSES metrics, or reconstruction accuracy on held-out molecules."""
     if job == "moses":
         return moses_metrics(samples, train, test, ks=options["ks"], fcd=options["fcd"])
-    rng = np.random.default_rng(options["seed"])
-    held_out = list(rng.permutation(test))[: options["reconstruction_molecules"]]
+    held_out = reconstruction_molecules(test, options["reconstruction_molecules"], options["seed"])
     return {"recon_accuracy": reconstruction_accuracy(
         loaded_model(model_dir), held_out, options["reconstruction_decodes"], options["seed"],
         from_mean=options.get("reconstruction_from") == "mean")}
