@@ -33,11 +33,17 @@ def stage(manifest: dict, name: str) -> dict:
     return manifest["stages"][name]
 
 
+def trained_model(manifest: dict) -> Path:
+    """The train stage's model folder (its output role was `model` before it was `codec`)."""
+    outputs = stage(manifest, "train")["outputs"]
+    return Path(outputs.get("codec") or outputs["model"])
+
+
 def build_card(run_dir: Path, extra: dict, pipeline_file: str = PIPELINE) -> dict:
     """Everything the card says, read from the run's manifest, configs and outputs."""
     manifest = json.loads((run_dir / "manifest.json").read_text())
     pipeline = tomllib.loads((ROOT / pipeline_file).read_text())["stages"]
-    model_dir = Path(stage(manifest, "train")["outputs"]["model"])
+    model_dir = trained_model(manifest)
     meta = json.loads((model_dir / "meta.json").read_text())
     metrics = json.loads(Path(stage(manifest, "evaluate")["outputs"]["metrics"]).read_text())
     ingest = stage(manifest, "ingest")["metrics"]
@@ -158,7 +164,7 @@ def main() -> None:
     card["name"] = args.name
     card["notes"] = args.note
     manifest = json.loads((args.run_dir / "manifest.json").read_text())
-    source = Path(stage(manifest, "train")["outputs"]["model"])
+    source = trained_model(manifest)
     target = args.out or MODELS_DIR / args.name
     target.mkdir(parents=True, exist_ok=True)
     for name in ("model.pt", "meta.json"):

@@ -1,4 +1,4 @@
-"""Pictures every workflow makes: latent maps and training curves (PNG, for MLflow)."""
+"""Pictures every workflow makes: latent maps, training curves, metric histograms (PNG, for MLflow)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,23 @@ def training_curves(history: list[dict], keys: list[str], path: Path) -> Path:
         ax.plot(epochs, [row.get(key, np.nan) for row in history], marker="o", ms=3)
         ax.set_xlabel("epoch")
         ax.set_title(key)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def metric_histograms(frame, columns: list[str], path: Path, title: str = "") -> Path:
+    """One histogram panel per numeric column of a table (NaN left out)."""
+    columns = [c for c in columns if c in frame and np.isfinite(frame[c].astype(float)).any()]
+    fig, axes = plt.subplots(1, max(len(columns), 1), figsize=(3.2 * max(len(columns), 1), 2.8),
+                             squeeze=False)
+    for ax, name in zip(axes.flat, columns):
+        values = frame[name].astype(float)
+        ax.hist(values[np.isfinite(values)], bins=20)
+        ax.set_title(name)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -13,7 +13,7 @@ from rdkit import Chem
 from latentsci.fields.networks.autoencoder import FieldAutoencoderConfig, build_field_autoencoder
 from latentsci.fields.networks.checkpoint import save_field_autoencoder
 from latentsci.fields.solvers.navier_stokes import gaussian_random_field
-from latentsci.latent import Codec, CodecError, codec_record, load_codec, to_latent
+from latentsci.latent import Codec, CodecError, codec_record, domain_pieces, load_codec, to_latent
 from latentsci.latent.codec import weights_sha256
 from latentsci.molecules.vae import MoleculeVAEConfig, build_molecule_vae
 from latentsci.molecules.vae.batching import collate, make_example
@@ -237,3 +237,34 @@ def test_meta_json_cannot_choose_a_module_outside_latentsci(tmp_path):
     (tmp_path / "meta.json").write_text('{"codec": {"kind": "x", "module": "os"}}')
     with pytest.raises(CodecError, match="codec module 'os' is not part of latentsci"):
         load_codec(tmp_path)
+
+
+def test_codecs_bring_their_domain_pieces_in_a_fresh_process(molecule_folder, field_folder):
+    """Similarity and properties plug in by codec kind, like the codec itself: a process that
+    loaded a codec through the latent package has them without importing a domain."""
+    script = ("import json, sys\nfrom latentsci.latent import domain_pieces, load_codec\n"
+              "codec = load_codec(sys.argv[1])\npieces = domain_pieces(codec)\n"
+              "sim = pieces.similarity(['CCO', 'C1CC1'], ['CCO', 'c1ccccc1O', 'not-a-smiles'])\n"
+              "props = pieces.properties(['CCO', 'xx'])\n"
+              "json.dump({'sim': [[None if v != v else round(v, 3) for v in r] for r in sim],\n"
+              "           'qed': [None if v != v else round(v, 3) for v in props['qed']],\n"
+              "           'names': list(pieces.property_names)}, sys.stdout)")
+    out = subprocess.run([sys.executable, "-c", script, str(molecule_folder)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, check=True)
+    seen = json.loads(out.stdout)
+    assert seen["sim"][0][0] == 1.0 and seen["sim"][0][1] < 0.5 and seen["sim"][0][2] is None
+    assert seen["sim"][1][0] < 1.0
+    assert seen["qed"][0] is not None and seen["qed"][1] is None  # unreadable: NaN, not an error
+    assert seen["names"] == ["mw", "logp", "qed", "sa", "tpsa", "heavy_atoms"]
+    folder, frames = field_folder
+    pieces = domain_pieces(load_codec(folder))
+    bad = frames[:2].copy()
+    bad[1, 0, 0, 0] = np.nan
+    sim = pieces.similarity(frames[:2], np.concatenate([frames[:1], -frames[:1], bad[1:]]))
+    assert sim[0, 0] == pytest.approx(1.0) and sim[0, 1] == pytest.approx(-1.0)
+    assert np.isnan(sim[:, 2]).all()
+    stats = pieces.properties(bad)
+    assert stats["mean_0"][0] == pytest.approx(frames[0].mean(), rel=1e-5)
+    assert np.isnan(stats["std_0"][1])
+    with pytest.raises(CodecError, match="registers no similarity"):
+        domain_pieces("no_such_kind")

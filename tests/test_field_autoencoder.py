@@ -353,3 +353,21 @@ def test_error_weights_file_not_a_state_dict(tmp_path):
         load_field_autoencoder(folder)
     assert str(info.value) == (f"{folder}/model.pt: cannot load weights: holds a Tensor, "
                                f"not a state dict")
+
+
+def test_channels_come_from_the_data_and_old_checkpoints_keep_nearest(tmp_path):
+    """A stage leaves `channels` to the data; building without it is one clear error. A
+    checkpoint from before `upsample` existed loads with the nearest upsampling it trained with."""
+    from latentsci.fields.networks.registry import load_model, save_model
+
+    with pytest.raises(ValueError, match="channels is not set"):
+        build_field_autoencoder(FieldAutoencoderConfig(width=8, levels=2))
+    assert FieldAutoencoderConfig(channels=1).upsample == "bilinear"
+    model = build_field_autoencoder(FieldAutoencoderConfig(channels=1, width=8, levels=2,
+                                                           upsample="nearest"))
+    folder = save_model(tmp_path / "old", model, {"kind": AUTOENCODER_KIND})
+    meta = json.loads((folder / "meta.json").read_text())
+    del meta["config"]["upsample"]  # as written before the option existed
+    (folder / "meta.json").write_text(json.dumps(meta))
+    loaded, _ = load_model(folder)
+    assert loaded.config.upsample == "nearest"

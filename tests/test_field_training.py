@@ -93,7 +93,7 @@ def test_non_finite_loss_names_the_step_and_keeps_the_checkpoint(ray_cluster, tm
     with pytest.raises(FieldTrainingError) as info:
         train_field_model(initial, data, config, "ae", tmp_path / "state", tmp_path / "model")
     run = tmp_path / "state" / "ae"
-    found = re.fullmatch(r"training stopped: loss is (nan|inf|-inf) in batch (\d+) of epoch (\d+); "
+    found = re.fullmatch(r"training stopped: loss is (nan|inf|-inf) at step \d+ \(batch (\d+) of epoch (\d+)\); "
                          r"the last good checkpoint is kept under (.*)", str(info.value))
     assert found and found[4] == str(run), str(info.value)
     batch, epoch = int(found[2]), int(found[3])

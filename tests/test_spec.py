@@ -83,7 +83,8 @@ def test_unknown_kind_and_need_and_cycle(tmp_path):
     head = '[pipeline]\nname = "p"\nworkflow = "molecules"\n'
     path = _write(tmp_path, head + '[stages.a]\nkind = "trian"\n')
     assert _error(path) == (f"{path}: stages.a.kind: unknown stage kind 'trian' (workflow "
-                            "'molecules' offers: ingest, fingerprints, train, encode, sample, evaluate)")
+                            "'molecules' offers: ingest, fingerprints, train, encode, sample, "
+                            "evaluate, interpolate)")
     path = _write(tmp_path, head + '[stages.a]\nkind = "fingerprints"\nneeds = ["b"]\n')
     assert _error(path) == f"{path}: stages.a.needs: no stage named 'b'"
     path = _write(tmp_path, head + '[stages.a]\nkind = "fingerprints"\nneeds = ["b"]\n'
@@ -138,19 +139,19 @@ def test_train_properties_must_be_ingest_columns(tmp_path):
                             "model.properties (known: mw, logp, qed, sa, tpsa, heavy_atoms)")
 
 
-def test_execution_settings_stay_out_of_the_stage_id(tmp_path):
+def test_execution_settings_stay_out_of_the_stage_id(tmp_path, smiles_file):
     """Workers, resources and checkpoint cadence change how a stage runs, not its result: a rerun
     with other values keeps a finished stage and resumes an interrupted one."""
+    head = (f'[pipeline]\nname = "p"\nworkflow = "molecules"\n[stages.i]\nkind = "ingest"\n'
+            f'source = "{smiles_file}"\n[stages.t]\nkind = "train"\nneeds = ["i"]\n')
+
     def ids(train_body: str) -> list[str]:
-        path = _write(tmp_path, '[pipeline]\nname = "p"\nworkflow = "molecules"\n'
-                      f'[stages.t]\nkind = "train"\n{train_body}\n')
-        return [p.config_hash for p in _plan(path)]
+        return [p.config_hash for p in _plan(_write(tmp_path, head + train_body + "\n"))]
 
     base = ids("epochs = 2")
     assert ids("epochs = 2\nnum_workers = 4\nuse_gpu = true\ncheckpoint_every_steps = 9\n"
                "cpus_per_worker = 2\nmax_failures = 3\nmixed_precision = false") == base
     assert ids("epochs = 3") != base and ids("epochs = 2\nlr = 0.01") != base
-    planned = _plan(_write(tmp_path, '[pipeline]\nname = "p"\nworkflow = "molecules"\n'
-                           '[stages.t]\nkind = "train"\nnum_workers = 4\n'))
-    assert planned[0].config.num_workers == 4  # still a setting the stage receives
-    assert flatten(hashable(planned[0].config))["num_workers"] == 4  # and logs as a parameter
+    planned = _plan(_write(tmp_path, head + "num_workers = 4\n"))
+    assert planned[1].config.num_workers == 4  # still a setting the stage receives
+    assert flatten(hashable(planned[1].config))["num_workers"] == 4  # and logs as a parameter

@@ -222,3 +222,9 @@ def test_knn_of_id_in_a_store_smaller_than_k(tmp_path):
     store.finalize()
     frame = query(LatentStore.open(tmp_path / "s.zarr"), knn_of="a", k=10, metric="euclidean")
     assert frame["id"].tolist() == ["b", "c"] and frame["distance"].tolist() == [0.0, 5.0]
+
+
+def test_any_shard_size_gets_whole_chunks(tmp_path):
+    """A shard of 9 rows (3 trajectories x 3 frames per task) needs no chunk size from the user."""
+    store = LatentStore.create(tmp_path / "s.zarr", 20, 4, rows_per_shard=9)
+    assert 9 % store.group["z"].chunks[0] == 0

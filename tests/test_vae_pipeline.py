@@ -5,6 +5,7 @@ import subprocess
 import textwrap
 
 import numpy as np
+import pandas as pd
 from mlflow.tracking import MlflowClient
 from rdkit import Chem
 
@@ -70,6 +71,14 @@ def test_vae_pipeline(ray_cluster, tmp_path):
         ks = [10]
         reconstruction_molecules = 4
         reconstruction_decodes = 2
+
+        [stages.interpolate]
+        kind = "interpolate"
+        needs = ["encode"]
+        random = 6
+        steps = 4
+        per_task = 3
+        strips = 2
     """))
     run_dir = tmp_path / "run"
     # Through the CLI: the driver then runs as __main__, which Ray workers cannot import from.
@@ -78,7 +87,7 @@ def test_vae_pipeline(ray_cluster, tmp_path):
                             cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     stages = json.loads((run_dir / "manifest.json").read_text())["stages"]
-    assert list(stages) == ["ingest", "train", "encode", "sample", "evaluate"]
+    assert list(stages) == ["ingest", "train", "encode", "sample", "evaluate", "interpolate"]
 
     store = LatentStore.open(stages["encode"]["outputs"]["store"])
     assert len(store) == 21 and store.dim == 8 and "z_std" in store.group
@@ -87,7 +96,7 @@ def test_vae_pipeline(ray_cluster, tmp_path):
     from latentsci.latent.codec import weights_sha256
 
     assert store.attrs["codec"]["kind"] == "molecule_vae"  # the store names the codec that wrote it
-    assert store_codec(store).weights_sha256 == weights_sha256(stages["train"]["outputs"]["model"])
+    assert store_codec(store).weights_sha256 == weights_sha256(stages["train"]["outputs"]["codec"])
     # Tin is outside the featuriser (encoding reads graphs only: SELFIES tokens do not matter).
     rejects = open(stages["encode"]["outputs"]["rejects"]).read().splitlines()[1:]
     assert stages["encode"]["metrics"]["rejected"] == len(rejects) >= 1
@@ -109,6 +118,13 @@ def test_vae_pipeline(ray_cluster, tmp_path):
     assert stages["evaluate"]["metrics"]["unique_at_10"] == metrics["unique@10"]
 
     client = MlflowClient(tracking_uri=f"sqlite:///{run_dir}/mlflow.db")
+    # interpolation through the codec the store records: 6 paths of 4 points, pictures logged
+    paths = pd.read_parquet(stages["interpolate"]["outputs"]["paths"])
+    points = pd.read_parquet(stages["interpolate"]["outputs"]["interpolation"])
+    assert len(paths) == 6 and len(points) == 24 and points["item"].str.len().gt(0).all()
+    assert stages["interpolate"]["metrics"]["mean_valid"] == 1.0
+    logged = {a.path for a in client.list_artifacts(stages["interpolate"]["mlflow_run_id"])}
+    assert {"paths.png", "path_metrics.png", "interpolation.paths.parquet"} <= logged
     train_run = stages["train"]["mlflow_run_id"]
     assert [m.step for m in client.get_metric_history(train_run, "loss")] == [0, 1]
     assert "[train] epoch 2/2: loss " in result.stdout  # one console line per epoch
@@ -129,13 +145,13 @@ def test_vae_pipeline(ray_cluster, tmp_path):
 
     reloaded = MoleculeVAE.load(f"runs:/{train_run}/checkpoint",
                                 tracking_uri=f"sqlite:///{run_dir}/mlflow.db")
-    local = MoleculeVAE.load(stages["train"]["outputs"]["model"])
+    local = MoleculeVAE.load(stages["train"]["outputs"]["codec"])
     assert reloaded.prior.latent_dim == 8
     np.testing.assert_array_equal(reloaded.encode(SMILES[:4]), local.encode(SMILES[:4]))
     assert reloaded.sample(3, seed=0) == local.sample(3, seed=0)  # the same weights, same process
 
     # The same model through the CLI verbs users call directly.
-    model_dir = stages["train"]["outputs"]["model"]
+    model_dir = stages["train"]["outputs"]["codec"]
     cli = dict(cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300)
     out = subprocess.run(latentsci_cmd("encode", "--model", model_dir, "--smiles", str(source),
                                        "--out", str(tmp_path / "cli.zarr"),

@@ -19,7 +19,9 @@ from latentsci.fields.networks.checkpoint import AUTOENCODER_KIND
 from latentsci.inference import in_chunks
 from latentsci.fields.metrics import vrmse
 from latentsci.inference import evaluating
+from latentsci.fields.domain import FIELD_PIECES
 from latentsci.latent.codec import CodecError, Encoded, register_codec, to_latent, weights_sha256
+from latentsci.latent.domain import register_domain
 
 VERSION = "1"
 
@@ -103,3 +105,4 @@ def load_field_codec(folder: Path, meta: dict, source: str,
 
 
 register_codec(AUTOENCODER_KIND, load_field_codec)
+register_domain(AUTOENCODER_KIND, FIELD_PIECES)

@@ -1,5 +1,6 @@
-"""Operations on latent spaces that know neither molecules nor fields: the codec contract and a
-differentiable property predictor first."""
+"""Operations on latent spaces that know neither molecules nor fields: the codec contract, the
+domain pieces codecs bring (item similarity, properties) and a differentiable property predictor
+first."""
 
 from latentsci.latent.codec import (
     Codec,
@@ -12,6 +13,7 @@ from latentsci.latent.codec import (
     store_codec,
     to_latent,
 )
+from latentsci.latent.domain import DomainPieces, domain_pieces, register_domain
 from latentsci.latent.predictor import (
     PredictorConfig,
     PropertyPredictor,
@@ -22,4 +24,5 @@ from latentsci.latent.predictor import (
 
 __all__ = ["Codec", "CodecError", "Encoded", "codec_record", "latent_dim", "load_codec",
            "register_codec", "store_codec", "to_latent", "PredictorConfig", "PropertyPredictor",
-           "fit_predictor", "load_predictor", "save_predictor"]
+           "fit_predictor", "load_predictor", "save_predictor", "DomainPieces", "domain_pieces",
+           "register_domain"]

@@ -17,6 +17,8 @@ from latentsci.latent.codec import (
     to_latent,
     weights_sha256,
 )
+from latentsci.latent.domain import register_domain
+from latentsci.molecules.domain import MOLECULE_PIECES
 from latentsci.molecules.vae.model import MoleculeVAE
 
 KIND = "molecule_vae"
@@ -102,3 +104,4 @@ def load_molecule_codec(folder: Path, meta: dict, source: str,
 
 
 register_codec(KIND, load_molecule_codec)
+register_domain(KIND, MOLECULE_PIECES)

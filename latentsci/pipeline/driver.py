@@ -15,7 +15,7 @@ from pathlib import Path
 from latentsci.errors import LatentsciError
 from latentsci.pipeline.engine import run_pipeline
 from latentsci.pipeline.manifest import Manifest
-from latentsci.pipeline.spec import check_stage_names, load_pipeline, plan
+from latentsci.pipeline.spec import check_stage_names, load_pipeline, plan, wiring
 from latentsci.pipeline.stage import Stage
 from latentsci.runtime.console import captured, route_errors, say
 
@@ -85,8 +85,8 @@ def execute(args: argparse.Namespace, registry: dict[str, Stage]) -> int:
     planned = plan(spec, registry)
     check_stage_names(spec, set(args.force), "--force")
     if args.check:
-        for stage in planned:
-            print(f"{stage.name}: {stage.stage.kind} ({stage.config_hash}) needs {stage.needs}")
+        for line in wiring(planned):
+            print(line)
         return 0
     run_dir = (args.run_dir or default_run_dir(spec.name)).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)

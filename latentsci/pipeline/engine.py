@@ -22,8 +22,12 @@ def stage_dir(run_dir: Path, planned: PlannedStage) -> Path:
     return Path(run_dir) / "stages" / f"{planned.name}-{planned.config_hash}"
 
 
-def _check_outputs(name: str, outputs: dict[str, str]) -> None:
-    """Outputs must be files or folders: a finished stage is recognised by their existence."""
+def _check_outputs(name: str, outputs: dict[str, str], gives: tuple[str, ...] = ()) -> None:
+    """A stage returns every output it declares, each an existing file or folder (a finished
+    stage is recognised by their existence)."""
+    undeclared = [role for role in gives if role not in outputs]
+    if undeclared:
+        raise RuntimeError(f"stage {name}: declares output {undeclared[0]!r} but did not return it")
     missing = [k for k, v in outputs.items() if not Path(v).exists()]
     if missing:
         raise RuntimeError(f"stage {name}: output {missing[0]!r} = {outputs[missing[0]]!r} is "
@@ -54,7 +58,7 @@ def _run_one(planned: PlannedStage, manifest: Manifest, run_dir: Path, tracker: 
         context = StageContext(planned.name, out_dir, inputs, planned.config_hash, run_id,
                                progress, state_dir, tracker)
         result = planned.stage.run(planned.config, context)
-        _check_outputs(planned.name, result.outputs)
+        _check_outputs(planned.name, result.outputs, planned.stage.gives)
         seconds = time.perf_counter() - started
         tracker.log_metrics({**result.metrics, "stage_seconds": seconds})
         tracker.set_tags({f"output.{k}": v for k, v in result.outputs.items()})

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from latentsci.errors import ConfigError
 from latentsci.pipeline.hashing import stage_hash
-from latentsci.pipeline.stage import Stage, StageConfig
+from latentsci.pipeline.stage import ANY, ONE, ONE_OR_MORE, OPTIONAL, Stage, StageConfig
 
 HEADER_KEYS = {"name": str, "workflow": str, "description": str}
 STAGE_KEYS = ("kind", "needs")
@@ -215,6 +215,25 @@ def validate_stage(spec: PipelineSpec, stage_spec: StageSpec, stage: Stage) -> S
         raise spec.error(dotted, _describe(error, stage.config)) from None
 
 
+_COUNTS = {ONE: lambda n: n == 1, ONE_OR_MORE: lambda n: n >= 1,
+           OPTIONAL: lambda n: n <= 1, ANY: lambda n: True}
+
+
+def check_reads(spec: PipelineSpec, stage_spec: StageSpec, stage: Stage, config: StageConfig,
+                registry: dict[str, Stage]) -> None:
+    """Refuse a `needs` list whose stages do not give the outputs this stage reads."""
+    gives = {n: registry[s.kind].gives for n, s in spec.stages.items() if s.kind in registry}
+    for role, count in stage.reads_for(config).items():
+        givers = [n for n in stage_spec.needs if role in gives.get(n, ())]
+        if _COUNTS[count](len(givers)):
+            continue
+        others = [n for n, g in gives.items() if role in g and n != stage_spec.name]
+        hint = f" (stages that give it: {', '.join(others)})" if others else ""
+        raise spec.error(f"stages.{stage_spec.name}.needs",
+                         f"kind {stage.kind!r} reads {count} {role!r} output, but its needs "
+                         f"{stage_spec.needs} give {len(givers)}{hint}")
+
+
 def plan(spec: PipelineSpec, registry: dict[str, Stage]) -> list[PlannedStage]:
     """Check every stage against the workflow's kinds and give each its config id, in run order."""
     planned: dict[str, PlannedStage] = {}
@@ -225,7 +244,23 @@ def plan(spec: PipelineSpec, registry: dict[str, Stage]) -> list[PlannedStage]:
             raise spec.error(f"stages.{name}.kind", f"unknown stage kind {stage_spec.kind!r} "
                              f"(workflow {spec.workflow!r} offers: {', '.join(registry)})")
         config = validate_stage(spec, stage_spec, stage)
+        check_reads(spec, stage_spec, stage, config, registry)
         inputs = {n: planned[n].config_hash for n in stage_spec.needs}
         digest = stage_hash(stage.kind, stage.version, config, inputs)
         planned[name] = PlannedStage(name, stage, config, list(stage_spec.needs), digest)
     return list(planned.values())
+
+
+def wiring(planned: list[PlannedStage]) -> list[str]:
+    """One line per stage for `--check`: its kind and id, which stage gives each output it
+    reads, and what it gives."""
+    by_name = {p.name: p for p in planned}
+    lines = []
+    for stage in planned:
+        reads = [f"{role} ({', '.join(n for n in stage.needs if role in by_name[n].stage.gives)})"
+                 for role in stage.stage.reads_for(stage.config)
+                 if any(role in by_name[n].stage.gives for n in stage.needs)]
+        given = f"; gives {', '.join(stage.stage.gives)}" if stage.stage.gives else ""
+        lines.append(f"{stage.name}: {stage.stage.kind} ({stage.config_hash})"
+                     f"{'; reads ' + ', '.join(reads) if reads else ''}{given}")
+    return lines

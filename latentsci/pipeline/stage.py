@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
+from latentsci.errors import InputDataError
 from latentsci.runtime.console import say
 
 
@@ -119,12 +120,72 @@ class StageContext:
         """The record of an upstream stage this one declared in `needs`."""
         return self.inputs[stage]
 
+    def givers(self, role: str) -> list[StageRecord]:
+        """The needed stages that gave an output called `role`, in `needs` order."""
+        return [rec for rec in self.inputs.values() if role in rec.outputs]
+
+    def output(self, role: str) -> str:
+        """The one needed stage output called `role` (`--check` has made sure there is one)."""
+        found = self.givers(role)
+        if len(found) != 1:
+            raise InputDataError(f"stage {self.name}: needs exactly one stage with a {role!r} "
+                                 f"output (found {len(found)})")
+        return found[0].outputs[role]
+
+
+ONE, ONE_OR_MORE, OPTIONAL, ANY = "one", "one or more", "at most one", "any number"
+"""How many needed stages must give an output role (the values of `Stage.reads`)."""
+
+Reads = Mapping[str, str] | Callable[[Any], Mapping[str, str]]
+
 
 @dataclass(frozen=True)
 class Stage:
-    """A stage kind a workflow offers: `kind` in a pipeline file selects it."""
+    """A stage kind any workflow may offer: `kind` in a pipeline file selects it.
+
+    `reads` names the output roles it takes from the stages in its `needs` and how many of each
+    (or, for roles that depend on the config, a function of the config that says); `gives` names
+    the outputs it returns. `--check` matches the two before any work starts."""
 
     kind: str
     config: type[StageConfig]
     run: Callable[[Any, StageContext], StageResult]
     version: str = "1"  # bump when outputs change for the same config, so old results rerun
+    reads: Reads = field(default_factory=dict)
+    gives: tuple[str, ...] = ()
+
+    def reads_for(self, config: StageConfig) -> Mapping[str, str]:
+        """The roles this stage reads under `config`, with how many of each."""
+        return self.reads(config) if callable(self.reads) else self.reads
+
+
+def stage_kinds(*stages: Stage) -> dict[str, Stage]:
+    """A workflow's registry of the stage kinds it offers, keyed by kind (each kind once)."""
+    kinds: dict[str, Stage] = {}
+    for stage in stages:
+        if stage.kind in kinds:
+            raise ValueError(f"stage kind {stage.kind!r} offered twice")
+        kinds[stage.kind] = stage
+    return kinds
+
+
+def nested_keys(moves: Mapping[str, tuple[str, ...]]) -> Callable[[Any], Any]:
+    """A before-validator that takes the flat keys of an older config layout to their nested
+    place (e.g. `width` -> `model.width`), so pipeline files written for it still run."""
+    def move(data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for old, path in moves.items():
+            if old not in data:
+                continue
+            value, target = data.pop(old), data
+            for part in path[:-1]:
+                inner = target.get(part, {})
+                target[part] = dict(inner.model_dump() if isinstance(inner, BaseModel) else inner)
+                target = target[part]
+            if path[-1] in target:
+                raise ValueError(f"{old!r} is given twice: as {old!r} and as {'.'.join(path)!r}")
+            target[path[-1]] = value
+        return data
+    return move

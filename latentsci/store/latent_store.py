@@ -30,6 +30,12 @@ from latentsci.store.layout import (
 from latentsci.store.predicate import Predicate
 
 
+def _default_chunk(shard: int) -> int:
+    """Rows per chunk when none is asked: the largest divisor of the shard up to a quarter of it
+    (a shard must hold whole chunks)."""
+    return next(c for c in range(max(shard // 4, 1), 0, -1) if shard % c == 0)
+
+
 class LatentStore:
     """Open latent store; see `create` and `open`."""
 
@@ -61,7 +67,7 @@ class LatentStore:
         if ids_dtype not in {"str", "int64"}:
             raise StoreError(f"ids_dtype must be 'str' or 'int64', got {ids_dtype!r}")
         shard = rows_per_shard or default_rows_per_shard(dim)
-        chunk = min(rows_per_chunk or max(shard // 4, 1), shard)
+        chunk = min(rows_per_chunk or _default_chunk(shard), shard)
         if shard % chunk:
             raise StoreError(f"rows_per_shard {shard} is not a multiple of rows_per_chunk {chunk}")
         path = Path(path)

@@ -39,12 +39,14 @@ def _merge(best_d, best_i, dist, offset, k):
 
 
 def top_k(store, queries: np.ndarray, k: int, metric: Metric = "cosine",
-          exclude_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+          exclude_rows: np.ndarray | None = None,
+          allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Row numbers and distances of the k nearest rows to each query, exactly.
 
     Shards are read by a background thread while the previous one is scored, so I/O and
     the matrix product overlap. `exclude_rows[q]` (one row per query, or -1) is never returned,
-    which is how "neighbours of an id" leaves out the id itself.
+    which is how "neighbours of an id" leaves out the id itself; `allowed` (a boolean mask over
+    the store's rows) restricts the candidates, e.g. to a split or a filter's rows.
     """
     if metric not in ("cosine", "euclidean"):
         raise StoreError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
@@ -53,7 +55,8 @@ def top_k(store, queries: np.ndarray, k: int, metric: Metric = "cosine",
         raise StoreError(f"{store.path}: query has {queries.shape[1]} dims, store has {store.dim}")
     if metric == "cosine":
         queries = _unit(queries)
-    k = min(k, store.n_rows - (0 if exclude_rows is None else 1))
+    pool_size = store.n_rows if allowed is None else int(np.count_nonzero(allowed))
+    k = min(k, pool_size - (0 if exclude_rows is None else 1))
     spare = min(k + REFINE_SPARE, store.n_rows)  # extra candidates re-ranked exactly at the end
     best_d = np.full((len(queries), 0), np.inf, dtype=np.float32)
     best_i = np.zeros((len(queries), 0), dtype=np.int64)
@@ -66,6 +69,8 @@ def top_k(store, queries: np.ndarray, k: int, metric: Metric = "cosine",
             if block + 1 < grid.n_blocks:
                 pending = pool.submit(read, block + 1)
             dist = _block_scores(z, queries, metric).astype(np.float32)
+            if allowed is not None:
+                dist[:, ~allowed[start : start + len(z)]] = np.inf
             if exclude_rows is not None:
                 for q, row in enumerate(exclude_rows):
                     if start <= row < start + len(z):

@@ -30,13 +30,15 @@ class FieldAutoencoderConfig(BaseModel):
     """Sizes of the field autoencoder; `levels` halvings of x and y between frame and latent."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    channels: int = Field(ge=1)  # input channels: 1 for vorticity, 2 for Gray-Scott (u, v)
+    # input channels: 1 for vorticity, 2 for Gray-Scott (u, v); None: a stage fills it from the data
+    channels: int | None = Field(default=None, ge=1)
     width: int = Field(default=32, ge=1)
     levels: int = Field(default=3, ge=1)
     blocks: int = Field(default=2, ge=0)  # residual blocks per level
     latent_channels: int = Field(default=4, ge=1)
     periodic: bool = True  # circular padding everywhere; zero padding otherwise
-    upsample: Literal["nearest", "bilinear"] = "nearest"  # decoder's x2 interpolation
+    # decoder's x2 interpolation; bilinear keeps spurious high-wavenumber power down (bench/RESULTS.md)
+    upsample: Literal["nearest", "bilinear"] = "bilinear"
     width_multiplier: list[int] | None = None  # per level; default 1, 2, 4, 4, ...
 
     @model_validator(mode="after")
@@ -294,6 +296,9 @@ class FieldAutoencoder(nn.Module):
 
 def build_field_autoencoder(config: FieldAutoencoderConfig) -> FieldAutoencoder:
     """Encoder and decoder from one config, wrapped with (unfitted) normalisation."""
+    if config.channels is None:
+        raise ValueError("FieldAutoencoderConfig.channels is not set (a stage fills it from the "
+                         "fields it trains on)")
     model = FieldAutoencoder(FieldEncoder(config), FieldDecoder(config))
     model.config = config
     return model

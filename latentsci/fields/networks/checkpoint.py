@@ -126,8 +126,10 @@ def load_field_model(folder: Path, builders: dict[str, Builder],
 
 
 def autoencoder_from_config(config: dict) -> FieldAutoencoder:
-    """The builder of the autoencoder kind: config data -> untrained FieldAutoencoder."""
-    return build_field_autoencoder(FieldAutoencoderConfig(**config))
+    """The builder of the autoencoder kind: config data -> untrained FieldAutoencoder.
+
+    Checkpoints written before `upsample` existed decoded with nearest-neighbour upsampling."""
+    return build_field_autoencoder(FieldAutoencoderConfig(**{"upsample": "nearest", **config}))
 
 
 def save_field_autoencoder(folder: Path, model: FieldAutoencoder,

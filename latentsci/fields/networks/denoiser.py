@@ -27,7 +27,7 @@ class LatentDenoiserConfig(BaseModel):
     """Size of the latent grid's channel axis, the conditioning it takes and the network's size."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    latent_channels: int = Field(gt=0)
+    latent_channels: int | None = Field(default=None, gt=0)  # None: a stage fills it from the store
     history: int = Field(default=2, gt=0)
     n_params: int = Field(default=0, ge=0)
     width: int = Field(default=64, gt=0)
@@ -103,6 +103,9 @@ class LatentDenoiser(nn.Module):
 
     def __init__(self, config: LatentDenoiserConfig):
         super().__init__()
+        if config.latent_channels is None:
+            raise ValueError("LatentDenoiserConfig.latent_channels is not set (a stage fills it "
+                             "from the latent store)")
         self.config = config
         width, periodic = config.width, config.periodic
         stacked = config.latent_channels * (config.history + 1)

@@ -49,8 +49,8 @@ class SurrogateConfig(BaseModel):
     """The surrogate's kind, its network and (for "flow") the ODE sampler used to predict."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    kind: SurrogateKind
-    denoiser: LatentDenoiserConfig
+    kind: SurrogateKind = "flow"
+    denoiser: LatentDenoiserConfig = Field(default_factory=LatentDenoiserConfig)
     sampler_steps: int = Field(default=16, gt=0)
     sampler: Literal["euler", "heun"] = "euler"
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,14 +15,7 @@ from latentsci.molecules.metrics.moses import fraction_valid, moses_mol
 from latentsci.molecules.vae.batching import MoleculeBatch, collate
 from latentsci.molecules.vae.schedules import KLSchedule
 from latentsci.molecules.vae.model import MoleculeVAE
-
-
-class NonFiniteLoss(RuntimeError):
-    """The loss became NaN or infinite at a given optimiser step."""
-
-    def __init__(self, step: int, value: float):
-        super().__init__(f"loss is {value} at step {step}")
-        self.step = step
+from latentsci.runtime.trainer import NonFiniteLoss, optimise  # noqa: F401  (NonFiniteLoss: old home)
 
 
 @dataclass
@@ -73,24 +67,22 @@ def shuffled_batches(examples: list, batch_size: int, seed: int,
 
 def train_epoch(model: torch.nn.Module, batches: list[MoleculeBatch],
                 optimizer: torch.optim.Optimizer, schedule: KLSchedule, step: int,
-                device: torch.device, grad_clip: float = 1.0,
-                word_dropout: float = 0.0) -> tuple[EpochStats, int]:
-    """Optimise over the batches; `model` may be DDP-wrapped (its forward is the loss)."""
+                device: torch.device, grad_clip: float | None = 1.0,
+                word_dropout: float = 0.0,
+                precision: Callable[[], AbstractContextManager] = nullcontext
+                ) -> tuple[EpochStats, int]:
+    """Optimise over the batches; `model` may be DDP-wrapped (its forward is the loss), and
+    `precision` gives the context its forward runs in (bf16 autocast on GPU workers)."""
     model.train()
     totals = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "token_accuracy": 0.0}
     kl_dims = None
     seen, started = 0, time.perf_counter()
     for batch in batches:
         batch = batch.to(device)
-        out = model(batch, beta=schedule.at(step), free_bits=schedule.free_bits,
-                    word_dropout=word_dropout)
-        value = float(out.total.detach())
-        if not math.isfinite(value):
-            raise NonFiniteLoss(step, value)
-        optimizer.zero_grad(set_to_none=True)
-        out.total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
+        with precision():
+            out = model(batch, beta=schedule.at(step), free_bits=schedule.free_bits,
+                        word_dropout=word_dropout)
+        value = optimise(model, out.total, optimizer, grad_clip, step)
         step += 1
         seen += batch.tokens_in.shape[0]
         for key, part in (("loss", value), ("recon", out.recon), ("kl", out.kl),

@@ -1,0 +1,50 @@
+"""The `latentsci` command: one small module per verb group over shared argument helpers
+(`args`); the library does the work, and verbs that mirror a stage take its config's defaults.
+
+pipelines  run, submit, status, logs
+stores     query
+latent     interpolate
+molecules  encode, sample, evaluate
+fields     rollout
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from latentsci.errors import LatentsciError
+
+EPILOG = """examples:
+  latentsci run pipelines/zinc_ingest.toml
+  latentsci run pipelines/zinc_ingest.toml --force fingerprints
+  latentsci submit pipelines/zinc_ingest.toml --address http://127.0.0.1:8265
+  latentsci status
+  latentsci logs raysubmit_XXXX
+  latentsci query runs/zinc_ingest/stages/fingerprints-*/fingerprints.zarr --where "qed > 0.9" --limit 5
+  latentsci sample -n 10 --out s.smi
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: every verb group's verbs, flags and examples."""
+    from latentsci.cli import fields, latent, molecules, pipelines, stores
+
+    top = argparse.ArgumentParser(prog="latentsci", epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter,
+                                  description="Learn, store and query scientific latent spaces "
+                                              "with Ray, Zarr and MLflow.")
+    verbs = top.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for group in (pipelines, stores, latent, molecules, fields):
+        group.add_verbs(verbs)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, dispatch, and turn user mistakes into one line on stderr with exit code 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except LatentsciError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

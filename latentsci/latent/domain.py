@@ -1,0 +1,51 @@
+"""The domain pieces latent operations use besides the codec: how alike two items are, and which
+properties an item has (an interpolation's path is scored by similarity to its ends, a search
+ranks by properties, an OOD check compares neighbours).
+
+Like codecs, they are registered by codec kind, from the module that registers the codec, so
+this package knows neither molecules nor fields and a fresh process that loaded a codec has its
+pieces too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from latentsci.latent.codec import Codec, CodecError
+
+
+@dataclass(frozen=True)
+class DomainPieces:
+    """Item similarity and item properties of one codec kind.
+
+    similarity(a, b) -> (len(a), len(b)) array, 1 for identical items, NaN where an item cannot
+    be read; properties(items) -> {name: array (len(items),)}, NaN where undefined."""
+
+    similarity: Callable[[Sequence[Any], Sequence[Any]], np.ndarray]
+    similarity_name: str  # e.g. "Tanimoto of Morgan fingerprints (radius 2, 2048 bits)"
+    properties: Callable[[Sequence[Any]], dict[str, np.ndarray]]
+    property_names: tuple[str, ...]
+    item_column: str | None = None  # the store column holding each row's item (molecules: smiles)
+    draw_paths: Callable[[list[list[Any]], Path], Path] | None = None  # one strip per path
+
+
+_PIECES: dict[str, DomainPieces] = {}
+
+
+def register_domain(kind: str, pieces: DomainPieces) -> None:
+    """Give codecs of `kind` their similarity and properties."""
+    _PIECES[kind] = pieces
+
+
+def domain_pieces(codec: Codec | str) -> DomainPieces:
+    """The similarity and properties of a codec's items (or of a codec kind's)."""
+    kind = codec if isinstance(codec, str) else codec.kind
+    if kind not in _PIECES:
+        raise CodecError(f"codec kind {kind!r} registers no similarity or properties (kinds "
+                         f"that do: {', '.join(sorted(_PIECES)) or 'none'})")
+    return _PIECES[kind]

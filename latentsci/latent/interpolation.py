@@ -1,0 +1,163 @@
+"""Interpolation at scale: paths between pairs of a store's latents, decoded across Ray tasks
+through the store's codec, each path scored with its domain's similarity and properties.
+
+Per point: path, position, t, the decoded item (molecules: SMILES) and its properties. Per path:
+its ends' ids, how many distinct items it visits, smoothness (mean similarity of consecutive
+decodes), monotonicity (Spearman correlation of position with similarity to each end: +1 towards
+the end, -1 away from the start), whether each end decodes back to its own item (where the store
+holds items), validity (share of points whose properties are defined), and the total variation of
+each property along the path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from latentsci.errors import ConfigError
+from latentsci.latent.codec import CodecError, codec_record, load_codec, store_codec
+from latentsci.latent.domain import DomainPieces, domain_pieces
+from latentsci.latent.interpolate import Method, interpolate, positions
+from latentsci.latent.pairs import Pairs
+
+
+@dataclass
+class Interpolation:
+    """The decoded points (one row per path point) and one row of metrics per path; items that
+    are arrays (field frames) come apart as `frames` (paths, steps, *frame) instead of a column."""
+
+    points: pd.DataFrame
+    paths: pd.DataFrame
+    frames: np.ndarray | None = None
+    kind: str = ""  # the codec kind the paths were decoded with
+
+
+def _spearman(t: np.ndarray, values: np.ndarray) -> float:
+    """Spearman correlation, NaN where a side is constant or undefined."""
+    ok = np.isfinite(values)
+    if ok.sum() < 3 or np.ptp(values[ok]) == 0:
+        return float("nan")
+    return float(spearmanr(t[ok], values[ok]).statistic)
+
+
+def path_metrics(items: list, ends: tuple, pieces: DomainPieces,
+                 props: dict[str, np.ndarray]) -> dict[str, float]:
+    """The metrics of one decoded path (`ends`: the items the store holds for its ends, or None)."""
+    t = positions(len(items))
+    sim = pieces.similarity(items, [items[0], items[-1]])
+    consecutive = np.diag(pieces.similarity(items[:-1], items[1:]))
+    first = next(iter(props.values()), np.zeros(len(items)))
+    hashable = all(isinstance(i, str) for i in items)  # molecules; frames are not compared
+    out = {"distinct": float(len(set(items))) if hashable else float("nan"),
+           "smoothness": float(np.nanmean(consecutive)) if len(consecutive) else float("nan"),
+           "monotonic_to_end": _spearman(t, sim[:, 1]),
+           "monotonic_from_start": _spearman(t, sim[:, 0]),
+           "valid": float(np.isfinite(first).mean())}
+    if ends[0] is not None:
+        back = pieces.similarity([items[0], items[-1]], list(ends))
+        out["start_recovered"] = float(back[0, 0] == 1.0 and items[0] == ends[0])
+        out["end_recovered"] = float(back[1, 1] == 1.0 and items[-1] == ends[1])
+    for name, values in props.items():
+        out[f"tv_{name}"] = float(np.nansum(np.abs(np.diff(values))))
+    return out
+
+
+def _codec(store_path: str, model: str | None):
+    """The codec paths decode through: the one given, else the one that wrote the store."""
+    from latentsci.store import LatentStore
+
+    return load_codec(model) if model else store_codec(LatentStore.open(store_path))
+
+
+def interpolation_block(block: tuple[int, int], store_path: str, model: str | None,
+                        start: np.ndarray, end: np.ndarray, steps: int, method: Method
+                        ) -> tuple[list[dict], list[dict], list[np.ndarray]]:
+    """A Ray task: paths start[a:b] -> end[a:b] decoded and scored (points, per-path rows, and
+    the decoded frames of each path when items are arrays)."""
+    from latentsci.store import LatentStore
+
+    a, b = block
+    store = LatentStore.open(store_path)
+    codec = _codec(store_path, model)
+    pieces = domain_pieces(codec)
+    rows0, rows1 = start[a:b], end[a:b]
+    paths = interpolate(store.vectors(rows0), store.vectors(rows1), steps, method)
+    held = pieces.item_column and pieces.item_column in store.property_names
+    items0 = store.column(pieces.item_column)[rows0] if held else [None] * len(rows0)
+    items1 = store.column(pieces.item_column)[rows1] if held else [None] * len(rows1)
+    ids = store.ids
+    t = positions(steps)
+    points, summaries, frames = [], [], []
+    for n, path in enumerate(paths):
+        items = list(codec.decode(path))
+        props = pieces.properties(items)
+        summaries.append({"path": a + n, "start_id": ids[rows0[n]], "end_id": ids[rows1[n]],
+                          **path_metrics(items, (items0[n], items1[n]), pieces, props)})
+        textual = all(isinstance(i, str) for i in items)
+        if not textual:
+            frames.append(np.stack(items))
+        for i, item in enumerate(items):
+            points.append({"path": a + n, "position": i, "t": float(t[i]),
+                           **({"item": item} if textual else {}),
+                           **{k: float(v[i]) for k, v in props.items()}})
+    return points, summaries, frames
+
+
+def interpolate_store(store, pairs: Pairs, steps: int, method: Method = "slerp",
+                      model: str | None = None, per_task: int = 64,
+                      progress: bool = False) -> Interpolation:
+    """Decode and score every pair's path on Ray (one task per `per_task` pairs); the codec is
+    checked against the store here, before any task starts."""
+    from latentsci.latent.codec import latent_dim
+    from latentsci.runtime import map_batches
+
+    codec = _codec(str(store.path), model)
+    if latent_dim(codec) != store.dim:
+        raise CodecError(f"{model}: latents of {latent_dim(codec)} values, but {store.path} "
+                         f"holds {store.dim} per row: not the codec of this store")
+    wrote = (store.attrs.get("codec") or {}).get("weights_sha256")
+    if model and wrote and codec_record(codec)["weights_sha256"] != wrote:
+        raise CodecError(f"{model}: not the codec that wrote {store.path} (its weights differ "
+                         "from the ones the store records)")
+
+    blocks = [(a, min(a + per_task, len(pairs))) for a in range(0, len(pairs), per_task)]
+    parts = map_batches(interpolation_block, blocks, desc="interpolate", progress=progress,
+                        weight=lambda blk: blk[1] - blk[0], store_path=str(store.path),
+                        model=model, start=pairs.start, end=pairs.end, steps=steps,
+                        method=method)
+    points = pd.DataFrame([p for part, _, _ in parts for p in part])
+    paths = pd.DataFrame([s for _, part, _ in parts for s in part])
+    frames = [f for _, _, part in parts for f in part]
+    return Interpolation(points, paths, np.stack(frames) if frames else None, codec.kind)
+
+
+def summary(result: Interpolation) -> dict[str, float]:
+    """Means over paths of every path metric (what a run logs and prints)."""
+    numeric = result.paths.drop(columns=["path", "start_id", "end_id"]).astype(float)
+    return {f"mean_{k}": float(v) for k, v in numeric.mean(skipna=True).items()}
+
+
+def write_interpolation(result: Interpolation, out: Path) -> dict[str, Path]:
+    """Points to `out` (.parquet; for frames a Zarr group holding `frames` (path, position,
+    *frame) beside the points table), per-path metrics to NAME.paths.parquet beside it."""
+    out = Path(out)
+    wants = ".zarr" if result.frames is not None else ".parquet"
+    if out.suffix.lower() != wants:
+        what = "frames" if result.frames is not None else "molecules"
+        raise ConfigError(f"--out {out}: the decoded items are {what}: expected a {wants} name")
+    written = {"points": out, "paths": out.with_name(out.stem + ".paths.parquet")}
+    if result.frames is not None:
+        import zarr
+
+        group = zarr.open_group(str(out), mode="w")
+        group.create_array("frames", data=result.frames.astype(np.float32),
+                           chunks=(1, *result.frames.shape[1:]))
+        written["points"] = out.with_name(out.stem + ".points.parquet")
+        written["frames"] = out
+    result.points.to_parquet(written["points"], index=False)
+    result.paths.to_parquet(written["paths"], index=False)
+    return written

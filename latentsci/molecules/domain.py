@@ -1,0 +1,65 @@
+"""What latent operations need to know of molecules besides the codec: Tanimoto similarity of
+Morgan fingerprints, and the physchem properties every store carries (pure RDKit functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from rdkit import DataStructs
+from rdkit.Chem import rdFingerprintGenerator
+
+from latentsci.latent.domain import DomainPieces
+from latentsci.molecules.chem import DESCRIPTOR_NAMES, Reject, describe
+from latentsci.molecules.chem.molecules import to_mol
+
+RADIUS, BITS = 2, 2048
+
+
+def _fingerprints(smiles: Sequence) -> list:
+    """Morgan bit vectors of the molecules; None where a SMILES does not parse."""
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=RADIUS, fpSize=BITS)
+    out = []
+    for text in smiles:
+        mol = to_mol(text) if isinstance(text, str) else Reject("not a SMILES string")
+        out.append(None if isinstance(mol, Reject) else generator.GetFingerprint(mol))
+    return out
+
+
+def tanimoto(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+    """Tanimoto similarity of every molecule of `a` to every one of `b` (NaN for unreadable)."""
+    fa, fb = _fingerprints(a), _fingerprints(b)
+    out = np.full((len(fa), len(fb)), np.nan)
+    readable = [j for j, f in enumerate(fb) if f is not None]
+    targets = [fb[j] for j in readable]
+    for i, fp in enumerate(fa):
+        if fp is not None and targets:
+            out[i, readable] = DataStructs.BulkTanimotoSimilarity(fp, targets)
+    return out
+
+
+def molecule_properties(smiles: Sequence[str]) -> dict[str, np.ndarray]:
+    """The store's physchem descriptors of each molecule (NaN where a SMILES does not parse)."""
+    out = {name: np.full(len(smiles), np.nan) for name in DESCRIPTOR_NAMES}
+    for i, text in enumerate(smiles):
+        mol = to_mol(text) if isinstance(text, str) else Reject("not a SMILES string")
+        if not isinstance(mol, Reject):
+            for name, value in describe(mol).items():
+                out[name][i] = value
+    return out
+
+
+def molecule_strips(paths: list[list[str]], path: Path) -> Path:
+    """RDKit drawings of a few interpolation paths, one row per path."""
+    from latentsci.molecules.plots import molecule_grid
+
+    return molecule_grid([s or "" for p in paths for s in p], path,
+                         per_row=max(len(p) for p in paths))
+
+
+MOLECULE_PIECES = DomainPieces(
+    similarity=tanimoto,
+    similarity_name=f"Tanimoto of Morgan fingerprints (radius {RADIUS}, {BITS} bits)",
+    properties=molecule_properties, property_names=tuple(DESCRIPTOR_NAMES), item_column="smiles",
+    draw_paths=molecule_strips)

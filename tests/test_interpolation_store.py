@@ -1,0 +1,125 @@
+"""Interpolation at scale on a real store: paths decoded across Ray tasks through the store's
+codec (the shipped molecule model), scored, written by the CLI; bad pairs refused with reasons."""
+
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from latentsci.errors import InputDataError, StoreError
+from latentsci.latent.interpolation import interpolate_store, summary
+from latentsci.latent.pairs import candidate_rows, neighbour_pairs, pairs_from_file, random_pairs
+from latentsci.molecules.tasks import encode_table
+from latentsci.molecules.vae.shipped import shipped_model_dir
+from latentsci.store import LatentStore
+
+from conftest import SMILES, cli_env, latentsci_cmd
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory, ray_cluster):
+    """Twenty molecules and one the model cannot read, encoded by the shipped model."""
+    smiles = SMILES[:20] + ["[U+6]"]
+    table = pd.DataFrame({"id": [f"m{i}" for i in range(len(smiles))], "smiles": smiles})
+    path = tmp_path_factory.mktemp("interp") / "latents.zarr"
+    encode_table(table, str(shipped_model_dir()), path, {"smiles": "str"}, {}, 8, False)
+    return path
+
+
+def test_paths_are_decoded_and_scored_across_tasks(store_path):
+    store = LatentStore.open(store_path)
+    rows = candidate_rows(store)
+    assert len(rows) == 20  # the unreadable molecule's NaN row is never an end
+    pairs = random_pairs(rows, 5, seed=1)
+    result = interpolate_store(store, pairs, steps=4, method="slerp", per_task=2)
+    assert len(result.points) == 20 and len(result.paths) == 5
+    assert sorted(result.points["path"].unique()) == [0, 1, 2, 3, 4]
+    assert result.points["item"].map(lambda s: isinstance(s, str) and len(s) > 0).all()
+    paths = result.paths
+    assert (paths["start_id"] != paths["end_id"]).all()
+    assert paths["valid"].eq(1.0).all()  # SELFIES decodes are always molecules
+    assert paths["smoothness"].between(0, 1).all() and paths["distinct"].between(1, 4).all()
+    assert paths["start_recovered"].isin([0.0, 1.0]).all()
+    assert {"tv_qed", "tv_logp", "tv_sa"} <= set(paths.columns)
+    assert set(summary(result)) >= {"mean_smoothness", "mean_start_recovered"}
+
+
+def test_neighbour_pairs_stay_inside_the_selection(store_path):
+    store = LatentStore.open(store_path)
+    rows = candidate_rows(store, where="id != 'm0'", limit=10)
+    pairs = neighbour_pairs(store, rows, 2)
+    assert len(pairs) == 10 and set(pairs.end) <= set(rows) and (pairs.start != pairs.end).all()
+
+
+def test_a_pair_file_with_bad_lines_keeps_the_good_ones(store_path, tmp_path):
+    store = LatentStore.open(store_path)
+    path = tmp_path / "pairs.csv"
+    path.write_text("start,end\nm1,m2\nm3,nope\nm4\nm5,m20\nm6,m7\n")
+    pairs = pairs_from_file(path, store)
+    assert list(zip(pairs.start, pairs.end)) == [(1, 2), (6, 7)]
+    assert pairs.rejects == [("line 3", "no row with id 'nope'"),
+                             ("line 4", "needs a start and an end id"),
+                             ("line 5", "an end has no latent (the codec rejected it)")]
+    path.write_text("from,to\nm1,m2\n")
+    with pytest.raises(InputDataError, match="'start' and 'end' id columns"):
+        pairs_from_file(path, store)
+    with pytest.raises(StoreError, match="matches no row"):
+        candidate_rows(store, where="id == 'none'")
+
+
+def test_cli_writes_points_paths_and_rejects(store_path, tmp_path):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("start,end\nm1,m2\nm3,nope\n")
+    out = tmp_path / "paths.parquet"
+    done = subprocess.run(latentsci_cmd("interpolate", "--store", str(store_path), "--pairs",
+                                        str(pairs), "--steps", "3", "--method", "norm", "--out",
+                                        str(out)), capture_output=True, text=True, env=cli_env(),
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"wrote 3 points of 1 paths to {out} (1 pairs refused")
+    assert len(pd.read_parquet(out)) == 3
+    assert len(pd.read_parquet(tmp_path / "paths.paths.parquet")) == 1
+    assert pd.read_csv(tmp_path / "paths.rejects.csv")["reason"].tolist() == [
+        "no row with id 'nope'"]
+    bad = subprocess.run(latentsci_cmd("interpolate", "--store", str(store_path), "--random",
+                                       "3", "--where", "id == 'zzz'", "--out", str(out)),
+                         capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().endswith("--where \"id == 'zzz'\" matches no row")
+    assert np.isfinite(pd.read_parquet(out)["t"]).all()
+
+
+def test_field_paths_decode_to_frames_in_zarr(ray_cluster, tmp_path):
+    """The same operation on a field store: decoded frames go to Zarr, scored by the fields'
+    pattern correlation."""
+    import zarr
+
+    from latentsci.fields.data.writer import create_field_store, write_block
+    from latentsci.fields.encode import encode_fields
+    from latentsci.fields.networks.autoencoder import FieldAutoencoderConfig, build_field_autoencoder
+    from latentsci.fields.networks.checkpoint import AUTOENCODER_CODEC, AUTOENCODER_KIND
+    from latentsci.fields.networks.registry import save_model
+    from latentsci.latent.interpolation import write_interpolation
+
+    x = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    data = np.stack([[[np.sin(x[:, None] * a + t) * np.cos(x[None, :] * a)] for t in range(3)]
+                     for a in (1, 2, 3)]).astype("float32")
+    create_field_store(tmp_path / "f.zarr", 3, np.arange(3.0), ["w"], (16, 16), ["nu"], 3)
+    write_block(tmp_path / "f.zarr", 0, data, np.ones(3, bool), {"nu": np.ones(3)})
+    model = build_field_autoencoder(FieldAutoencoderConfig(channels=1, width=8, levels=2))
+    model.fit_scale(data.reshape(-1, 1, 16, 16))
+    folder = save_model(tmp_path / "ae", model, {"kind": AUTOENCODER_KIND,
+                                                 "codec": AUTOENCODER_CODEC,
+                                                 "frame_shape": [1, 16, 16]})
+    store = encode_fields(str(tmp_path / "f.zarr"), str(folder), tmp_path / "z.zarr", 2, 3, {},
+                          False)
+    result = interpolate_store(store, random_pairs(candidate_rows(store), 4), steps=3)
+    assert result.frames.shape == (4, 3, 1, 16, 16) and "item" not in result.points
+    assert result.paths["smoothness"].between(-1, 1).all()
+    assert np.isnan(result.paths["distinct"]).all()  # frames are not counted as distinct items
+    written = write_interpolation(result, tmp_path / "paths.zarr")
+    assert zarr.open_group(str(written["frames"]))["frames"].shape == (4, 3, 1, 16, 16)
+    assert len(pd.read_parquet(written["points"])) == 12
+    with pytest.raises(Exception, match="the decoded items are frames: expected a .zarr name"):
+        write_interpolation(result, tmp_path / "paths.parquet")
