@@ -13,10 +13,12 @@ SHIPPED_HELP = ("model folder (default: the molecule model shipped in "
                 "data/models/zinc-vae-v1, see its MODEL_CARD.md)")
 
 
-def verb(verbs, name: str, fn, text: str, examples: list[str],
-         parents=()) -> argparse.ArgumentParser:
-    """One subcommand: a one-line help, examples in its epilog, and the function it calls."""
-    epilog = "examples:\n" + "\n".join(f"  latentsci {name} {e}" for e in examples)
+def verb(verbs, name: str, fn, text: str, examples: list[str], parents=(),
+         group: str = "") -> argparse.ArgumentParser:
+    """One subcommand (of a verb `group` such as `ood`, if given): a one-line help, examples in
+    its epilog, and the function it calls."""
+    words = f"{group} {name}" if group else name
+    epilog = "examples:\n" + "\n".join(f"  latentsci {words} {e}" for e in examples)
     p = verbs.add_parser(name, help=text, description=text, epilog=epilog, parents=list(parents),
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(fn=fn)

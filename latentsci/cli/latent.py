@@ -49,7 +49,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 
 def add_verbs(verbs) -> None:
-    """interpolate."""
+    """interpolate, ood fit, ood score."""
     from latentsci.latent.interpolate import METHODS
 
     ip = verb(verbs, "interpolate", cmd_interpolate,
@@ -77,3 +77,106 @@ def add_verbs(verbs) -> None:
     ip.add_argument("--seed", type=int, default=0)
     ip.add_argument("--per-task", type=int, default=64, help="pairs per Ray task (default 64)")
     ray_address_flag(ip)
+    _ood_verbs(verbs)
+
+
+def cmd_ood_fit(args: argparse.Namespace) -> int:
+    """Fit and calibrate an OOD detector on a store's training rows; save it."""
+    from latentsci.latent import load_codec, store_codec
+    from latentsci.latent.ood import OODConfig
+    from latentsci.latent.ood_files import save_detector
+    from latentsci.latent.ood_fit import fit_detector
+    from latentsci.store import LatentStore
+
+    store = LatentStore.open(args.store)
+    codec = load_codec(args.model) if args.model else store_codec(store)
+    config = OODConfig(k=args.k, keep=args.keep, fit_split=args.split,
+                       **({"detectors": args.detectors} if args.detectors else {}))
+    detector = on_ray(args.address, lambda: fit_detector(store, config, codec))
+    save_detector(detector, args.out)
+    print(f"fitted {', '.join(detector.calibration)} on {len(detector.fit_rows)} rows of "
+          f"{args.store}; threshold {detector.threshold:.3f} keeps {args.keep:.0%} of held-out "
+          f"in-distribution rows; saved to {args.out}")
+    return 0
+
+
+def _read_items(path: Path) -> list[str]:
+    """SMILES of a .smi/.csv/.parquet file."""
+    from latentsci.molecules.ingest import read_smiles_file
+
+    return list(read_smiles_file(path).texts)
+
+
+def _scoring_parts(args: argparse.Namespace):
+    """The detector, the store it was fitted on, and its codec (checked against each other)."""
+    from latentsci.latent import load_codec
+    from latentsci.latent.ood_files import load_detector
+    from latentsci.store import LatentStore
+
+    saved = load_detector(args.detector)
+    fitted_on = LatentStore.open(saved.store)
+    codec = (load_codec(args.model) if args.model else
+             load_codec(saved.codec["source"], **saved.codec.get("load_options", {})))
+    return load_detector(args.detector, codec=codec, store=fitted_on), fitted_on, codec
+
+
+def cmd_ood_score(args: argparse.Namespace) -> int:
+    """Score molecules (or a store's rows) with a saved detector: keep or reject each, and why."""
+    import pandas as pd
+
+    from latentsci.latent.ood_fit import gate
+    from latentsci.latent.ood_report import report_scores, separation_table
+    from latentsci.store import LatentStore
+
+    detector, fitted_on, codec = _scoring_parts(args)
+    items = _read_items(args.smiles) if args.smiles is not None else None
+    z = None if items is not None else LatentStore.open(args.store).vectors(slice(None))
+    result = on_ray(args.address, lambda: gate(detector, fitted_on, codec, items=items, z=z))
+    if args.reference is not None:
+        inside = gate(detector, fitted_on, codec, items=_read_items(args.reference))
+        table = separation_table(report_scores(inside), report_scores(result))
+        print(table.to_json(orient="records") if args.json else table.to_string(index=False))
+        return 0
+    frame = pd.DataFrame({"score": result.score, "keep": result.keep, "reason": result.reasons,
+                          **result.raw})
+    if items is not None:
+        frame.insert(0, "item", items)
+    if args.json:
+        print(frame.to_json(orient="records"))
+        return 0
+    print(f"kept {int(result.keep.sum())} of {len(frame)} "
+          f"({len(frame) - int(result.keep.sum())} rejected)")
+    print(frame.head(20).to_string(index=False))
+    return 0
+
+
+def _ood_verbs(verbs) -> None:
+    """ood fit, ood score."""
+    ood = verbs.add_parser("ood", help="fit or apply an out-of-distribution detector",
+                           description="fit or apply an out-of-distribution detector")
+    sub = ood.add_subparsers(dest="ood_verb", required=True, metavar="VERB")
+    fit = verb(sub, "fit", cmd_ood_fit, "fit and calibrate a detector on a store's training rows",
+               ["--store latents.zarr --out detector/"], group="ood")
+    fit.add_argument("--store", type=Path, required=True, help="latent store (a .zarr folder)")
+    fit.add_argument("--model", help="model folder or MLflow URI (default: the store's codec)")
+    fit.add_argument("--out", type=Path, required=True, help="folder to save the detector in")
+    fit.add_argument("--split", default="train", help="rows to fit on (default: train)")
+    fit.add_argument("-k", type=int, default=10, help="neighbour for the kNN score (default 10)")
+    fit.add_argument("--keep", type=float, default=0.95,
+                     help="share of held-out in-distribution rows kept (default 0.95)")
+    fit.add_argument("--detectors", nargs="+", metavar="NAME",
+                     help="mahalanobis knn reconstruction similarity (default: all)")
+    score = verb(sub, "score", cmd_ood_score, "score items with a saved detector",
+                 ["--detector detector/ --smiles proposals.smi",
+                  "--detector detector/ --smiles qm9.smi --reference heldout.smi --json"],
+                 group="ood")
+    score.add_argument("--detector", type=Path, required=True, help="a saved detector folder")
+    what = score.add_mutually_exclusive_group(required=True)
+    what.add_argument("--smiles", type=Path, help="molecules to score (.smi/.csv/.parquet)")
+    what.add_argument("--store", type=Path, help="a latent store whose z rows to score")
+    score.add_argument("--reference", type=Path,
+                       help="in-distribution molecules: print the AUROC/AUPR/FPR table instead")
+    score.add_argument("--model", help="the codec (default: the one the detector records)")
+    score.add_argument("--json", action="store_true", help="print JSON records")
+    for p in (fit, score):
+        ray_address_flag(p)

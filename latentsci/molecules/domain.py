@@ -39,6 +39,17 @@ def tanimoto(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
     return out
 
 
+def max_tanimoto(smiles: Sequence[str], reference: Sequence[str]) -> np.ndarray:
+    """The largest Tanimoto similarity of each molecule to the reference molecules (RDKit's bulk
+    similarity, one query at a time, so memory stays at one row)."""
+    targets = [f for f in _fingerprints(reference) if f is not None]
+    out = np.full(len(smiles), np.nan)
+    for i, fp in enumerate(_fingerprints(smiles)):
+        if fp is not None and targets:
+            out[i] = max(DataStructs.BulkTanimotoSimilarity(fp, targets))
+    return out
+
+
 def molecule_properties(smiles: Sequence[str]) -> dict[str, np.ndarray]:
     """The store's physchem descriptors of each molecule (NaN where a SMILES does not parse)."""
     out = {name: np.full(len(smiles), np.nan) for name in DESCRIPTOR_NAMES}
@@ -62,4 +73,4 @@ MOLECULE_PIECES = DomainPieces(
     similarity=tanimoto,
     similarity_name=f"Tanimoto of Morgan fingerprints (radius {RADIUS}, {BITS} bits)",
     properties=molecule_properties, property_names=tuple(DESCRIPTOR_NAMES), item_column="smiles",
-    draw_paths=molecule_strips)
+    draw_paths=molecule_strips, nearest_similarity=max_tanimoto)

@@ -1,0 +1,146 @@
+"""Out-of-distribution checks over any latent store: detectors fitted on its training rows, a
+combined score calibrated on held-out in-distribution rows, and the gate other stages call.
+
+Detectors (higher = further from the training data):
+    mahalanobis     distance to the training latents' mean under a Ledoit-Wolf covariance
+    knn             k-th nearest training neighbour's distance between unit-normalised latents
+                    (Sun et al. 2022), from the store's exact streamed top-k under a row mask
+    reconstruction  the codec's per-item reconstruction error (needs the items)
+    similarity      1 - the largest similarity to the training items (molecules: Tanimoto of
+                    Morgan fingerprints; needs the items and a domain that says how)
+Each detector's score becomes its in-distribution percentile (the share of held-out training rows
+scoring lower); the combined score is their mean, and the threshold keeps `keep` of held-out
+in-distribution rows. An item the codec cannot encode is out of distribution by definition:
+score 1, rejected, with the codec's reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from latentsci.latent.codec import Codec
+from latentsci.latent.domain import DomainPieces
+
+DETECTORS = ("mahalanobis", "knn", "reconstruction", "similarity")
+
+
+class OODConfig(BaseModel):
+    """Which detectors, on which rows, and the share of in-distribution items to keep."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    detectors: list[str] = Field(default_factory=lambda: list(DETECTORS))
+    k: int = Field(default=10, gt=0)
+    keep: float = Field(default=0.95, gt=0, lt=1)
+    fit_split: str = "train"  # the store's split column value the detectors are fitted on
+    calibration_rows: int = Field(default=2000, gt=10)  # held out of fitting, to calibrate
+    max_reference: int = Field(default=50000, gt=0)  # training items the similarity compares to
+    seed: int = 0
+
+    @field_validator("detectors")
+    @classmethod
+    def _known(cls, names: list[str]) -> list[str]:
+        """Only detectors this module implements, at least one."""
+        unknown = [n for n in names if n not in DETECTORS]
+        if unknown or not names:
+            raise ValueError(f"unknown detector {unknown[0]!r} (detectors: "
+                             f"{', '.join(DETECTORS)})" if unknown else "no detector named")
+        return names
+
+
+@dataclass
+class Detector:
+    """A fitted OOD detector: what it was fitted on and the numbers it scores with."""
+
+    config: OODConfig
+    codec: dict  # codec_record of the codec it belongs to
+    store: str  # the store it was fitted on
+    dim: int
+    fit_rows: np.ndarray
+    mean: np.ndarray
+    precision: np.ndarray
+    calibration: dict[str, np.ndarray] = field(default_factory=dict)  # sorted held-out scores
+    threshold: float = 1.0
+    reference_items: list = field(default_factory=list)
+
+
+@dataclass
+class Verdict:
+    """Per item: combined score in [0, 1], keep or reject, why (None when kept), raw scores, and
+    whether the codec could read it at all."""
+
+    score: np.ndarray
+    keep: np.ndarray
+    reasons: list[str | None]
+    raw: dict[str, np.ndarray]
+    encoded: np.ndarray
+
+
+def _mahalanobis(detector: Detector, z: np.ndarray) -> np.ndarray:
+    """Mahalanobis distances of rows to the training mean."""
+    centred = z.astype(np.float64) - detector.mean
+    return np.sqrt(np.maximum(np.einsum("nd,de,ne->n", centred, detector.precision, centred), 0))
+
+
+def _knn(detector: Detector, store, z: np.ndarray) -> np.ndarray:
+    """k-th neighbour distance among the training rows, between unit vectors."""
+    from latentsci.store.neighbours import top_k
+
+    allowed = np.zeros(len(store), dtype=bool)
+    allowed[detector.fit_rows] = True
+    _, cosine = top_k(store, z, detector.config.k, "cosine", allowed=allowed)
+    return np.sqrt(np.maximum(2.0 * cosine[:, -1].astype(np.float64), 0.0))
+
+
+def raw_scores(detector: Detector, store, z: np.ndarray, items: list | None, codec: Codec | None,
+               pieces: DomainPieces | None) -> dict[str, np.ndarray]:
+    """Every usable detector's raw score of the rows (inf where z is not finite)."""
+    finite = np.isfinite(z).all(axis=1)
+    out = {}
+    for name in detector.config.detectors:
+        values = np.full(len(z), np.inf)
+        if name == "mahalanobis" and finite.any():
+            values[finite] = _mahalanobis(detector, z[finite])
+        elif name == "knn" and finite.any():
+            values[finite] = _knn(detector, store, z[finite])
+        elif name == "reconstruction" and items is not None and codec is not None:
+            errors = np.asarray(codec.reconstruction_error(items), dtype=np.float64)
+            values = np.where(np.isfinite(errors) & finite, errors, np.inf)
+        elif (name == "similarity" and items is not None and pieces is not None
+              and pieces.nearest_similarity is not None and detector.reference_items):
+            best = pieces.nearest_similarity(items, detector.reference_items)
+            values = np.where(np.isfinite(best) & finite, 1.0 - best, np.inf)
+        elif name in ("reconstruction", "similarity"):
+            continue  # needs items (or a domain that compares them): not part of this call
+        out[name] = values
+    return out
+
+
+def percentiles(detector: Detector, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each raw score as the share of held-out in-distribution rows scoring at most as much."""
+    out = {}
+    for name, values in raw.items():
+        reference = detector.calibration[name]
+        out[name] = np.searchsorted(reference, values, side="right") / len(reference)
+    return out
+
+
+def combined(detector: Detector, raw: dict[str, np.ndarray]) -> np.ndarray:
+    """The mean of the detectors' percentiles (1 for rows any detector could not score)."""
+    shares = percentiles(detector, raw)
+    stacked = np.stack(list(shares.values()))
+    return np.where(np.isinf(np.stack(list(raw.values()))).any(axis=0), 1.0,
+                    stacked.mean(axis=0))
+
+
+def verdict(detector: Detector, raw: dict[str, np.ndarray], reasons: list[str | None]) -> Verdict:
+    """Keep or reject each row against the calibrated threshold, saying why."""
+    score = combined(detector, raw)
+    encoded = np.array([r is None for r in reasons], dtype=bool)
+    keep = (score <= detector.threshold) & encoded
+    said = [r if r is not None else (None if k else
+            f"out of distribution: combined score {s:.3f} > {detector.threshold:.3f}")
+            for r, k, s in zip(reasons, keep, score)]
+    return Verdict(score, keep, said, raw, encoded)

@@ -1,0 +1,62 @@
+"""A fitted OOD detector on disk, in plain formats (JSON and .npz arrays, never a pickle), with
+the codec and the store it belongs to; loading refuses another codec, store or dimension."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from latentsci.errors import InputDataError
+from latentsci.latent.codec import Codec, CodecError, codec_record
+from latentsci.latent.ood import Detector, OODConfig
+
+FORMAT, VERSION = "latentsci.ood_detector", 1
+
+
+def save_detector(detector: Detector, folder: Path) -> Path:
+    """detector.json (config, codec, store, threshold), arrays.npz, reference.txt (items)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {"format": FORMAT, "format_version": VERSION, "config": detector.config.model_dump(),
+            "codec": detector.codec, "store": detector.store, "dim": detector.dim,
+            "threshold": detector.threshold, "calibrated": sorted(detector.calibration)}
+    (folder / "detector.json").write_text(json.dumps(meta, indent=2))
+    arrays = {"fit_rows": detector.fit_rows, "mean": detector.mean,
+              "precision": detector.precision,
+              **{f"calibration__{k}": v for k, v in detector.calibration.items()}}
+    np.savez(folder / "arrays.npz", **arrays)
+    (folder / "reference.txt").write_text("".join(f"{s}\n" for s in detector.reference_items))
+    return folder
+
+
+def _read_meta(folder: Path) -> dict:
+    """detector.json, or one line saying why the folder holds no detector."""
+    path = folder / "detector.json"
+    if not path.is_file():
+        raise InputDataError(f"{folder}: not an OOD detector (no detector.json)")
+    meta = json.loads(path.read_text())
+    if meta.get("format") != FORMAT or meta.get("format_version", 0) > VERSION:
+        raise InputDataError(f"{folder}: detector.json is not a latentsci OOD detector of format "
+                             f"version <= {VERSION}")
+    return meta
+
+
+def load_detector(folder: Path, codec: Codec | None = None, store=None) -> Detector:
+    """A saved detector, checked against the codec and store it is about to be used with."""
+    folder = Path(folder)
+    meta = _read_meta(folder)
+    if codec is not None and codec_record(codec)["weights_sha256"] != meta["codec"].get(
+            "weights_sha256"):
+        raise CodecError(f"{folder}: fitted for the codec at {meta['codec'].get('source')}, not "
+                         f"{codec.source} (their weights differ)")
+    if store is not None and store.dim != meta["dim"]:
+        raise CodecError(f"{folder}: scores {meta['dim']}-dimensional latents; {store.path} "
+                         f"holds {store.dim}")
+    with np.load(folder / "arrays.npz", allow_pickle=False) as arrays:
+        calibration = {k: arrays[f"calibration__{k}"] for k in meta["calibrated"]}
+        fit_rows, mean, precision = arrays["fit_rows"], arrays["mean"], arrays["precision"]
+    reference = (folder / "reference.txt").read_text().splitlines()
+    return Detector(OODConfig(**meta["config"]), meta["codec"], meta["store"], meta["dim"],
+                    fit_rows, mean, precision, calibration, float(meta["threshold"]), reference)

@@ -1,0 +1,87 @@
+"""Fitting an OOD detector on a store's training rows, calibrating it on held-out ones, and the
+gate other stages call with items or z rows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from latentsci.errors import StoreError
+from latentsci.latent.codec import Codec, CodecError, codec_record, store_codec
+from latentsci.latent.domain import DomainPieces, domain_pieces
+from latentsci.latent.ood import Detector, OODConfig, Verdict, raw_scores, verdict
+
+
+def _split_rows(store, config: OODConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(fit rows, calibration rows): encoded rows of the fit split, a seeded share held out."""
+    if "split" in store.property_names:
+        rows = np.flatnonzero(store.column("split") == config.fit_split)
+    else:
+        rows = np.arange(len(store))
+    rows = rows[np.isfinite(store.vectors(rows)).all(axis=1)]
+    held = min(config.calibration_rows, len(rows) // 5)
+    if held < 10 or len(rows) - held <= config.k:
+        raise StoreError(f"{store.path}: {len(rows)} encoded rows of split "
+                         f"{config.fit_split!r}: too few to fit and calibrate a detector")
+    order = np.random.default_rng(config.seed).permutation(len(rows))
+    return np.sort(rows[order[held:]]), np.sort(rows[order[:held]])
+
+
+def _items(store, rows: np.ndarray, pieces: DomainPieces | None) -> list | None:
+    """The items the store holds for rows (molecules: SMILES), or None when it holds none."""
+    column = pieces.item_column if pieces is not None else None
+    if column is None or column not in store.property_names:
+        return None
+    return store.column(column)[rows].tolist()
+
+
+def _pieces(codec: Codec) -> DomainPieces | None:
+    """The codec's domain pieces, if its domain registered any."""
+    try:
+        return domain_pieces(codec)
+    except CodecError:  # a codec kind without pieces still gets the latent-only detectors
+        return None
+
+
+def fit_detector(store, config: OODConfig | None = None, codec: Codec | None = None) -> Detector:
+    """Fit every detector on the store's training rows and calibrate on held-out ones."""
+    from sklearn.covariance import LedoitWolf
+
+    config = config or OODConfig()
+    codec = codec or store_codec(store)
+    pieces = _pieces(codec)
+    fit, calibrate = _split_rows(store, config)
+    z = store.vectors(fit).astype(np.float64)
+    shrunk = LedoitWolf().fit(z)
+    reference = _items(store, fit, pieces) or []
+    if len(reference) > config.max_reference:
+        pick = np.random.default_rng(config.seed).permutation(len(reference))
+        reference = [reference[i] for i in np.sort(pick[: config.max_reference])]
+    detector = Detector(config, codec_record(codec), str(store.path), store.dim, fit,
+                        shrunk.location_, shrunk.precision_, reference_items=reference)
+    held_z, held_items = store.vectors(calibrate), _items(store, calibrate, pieces)
+    raw = raw_scores(detector, store, held_z, held_items, codec, pieces)
+    detector.calibration = {k: np.sort(v[np.isfinite(v)]) for k, v in raw.items()}
+    ok = [None] * len(calibrate)
+    detector.threshold = 1.0  # calibrate against the scores before any threshold applies
+    scores = verdict(detector, raw, ok).score
+    detector.threshold = float(np.quantile(scores, config.keep))
+    return detector
+
+
+def gate(detector: Detector, store, codec: Codec, items: list | None = None,
+         z: np.ndarray | None = None) -> Verdict:
+    """Score items (encoded through the codec) or z rows, keep or reject each, and say why."""
+    if items is None and z is None:
+        raise ValueError("gate needs items or z rows")
+    pieces = _pieces(codec)
+    reasons: list[str | None]
+    if items is not None:
+        encoded = codec.encode(items)
+        z, reasons = encoded.z, list(encoded.reasons)
+    else:
+        z = np.asarray(z, dtype=np.float32)
+        if z.ndim != 2 or z.shape[1] != detector.dim:
+            raise StoreError(f"z rows shaped {z.shape}, the detector scores (n, {detector.dim})")
+        reasons = [None if ok else "z row holds NaN or inf" for ok in np.isfinite(z).all(1)]
+    raw = raw_scores(detector, store, z, items, codec, pieces)
+    return verdict(detector, raw, reasons)

@@ -1,0 +1,119 @@
+"""OOD checks on a real store of the shipped model: detectors fitted on training rows,
+calibrated on held-out ones, saved in plain files, separating ZINC from tiny molecules."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from latentsci.errors import InputDataError
+from latentsci.latent import load_codec
+from latentsci.latent.codec import CodecError
+from latentsci.latent.ood import OODConfig
+from latentsci.latent.ood_files import load_detector, save_detector
+from latentsci.latent.ood_fit import fit_detector, gate
+from latentsci.latent.ood_report import report_scores, separation, separation_table
+from latentsci.molecules.tasks import encode_table
+from latentsci.molecules.vae.shipped import shipped_model_dir
+from latentsci.store import LatentStore
+
+FAR = ["CCO", "CC", "C#N", "OCO", "CCCO", "NCCN", "C=O", "CC(C)O", "OC(=O)C", "CN", "CCl",
+       "C1CC1", "O=CO", "NC=O", "CCN", "COC", "CS", "C=C", "N#N", "CC#C"]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory, ray_cluster):
+    """400 held-out ZINC molecules (300 'train', 100 'test') encoded by the shipped model."""
+    smiles = (shipped_model_dir() / "heldout_sample.smi").read_text().split()[:400]
+    table = pd.DataFrame({"id": [f"z{i}" for i in range(400)], "smiles": smiles,
+                          "split": ["train"] * 300 + ["test"] * 100})
+    path = tmp_path_factory.mktemp("ood") / "zinc.zarr"
+    encode_table(table, str(shipped_model_dir()), path, {"smiles": "str", "split": "str"}, {},
+                 128, False)
+    store = LatentStore.open(path)
+    codec = load_codec(shipped_model_dir())
+    config = OODConfig(k=5, calibration_rows=60)
+    return store, codec, fit_detector(store, config, codec), smiles
+
+
+def test_detectors_separate_zinc_from_tiny_molecules(fitted):
+    store, codec, detector, smiles = fitted
+    inside, outside = gate(detector, store, codec, items=smiles[300:]), gate(
+        detector, store, codec, items=FAR)
+    assert set(inside.raw) == {"mahalanobis", "knn", "reconstruction", "similarity"}
+    table = separation_table(report_scores(inside), report_scores(outside))
+    combined = table.set_index("detector").loc["combined"]
+    assert combined["auroc"] > 0.9 and combined["inside"] == 100 and combined["outside"] == 20
+    # calibrated to keep about 95% of held-out in-distribution molecules
+    assert 0.8 <= inside.keep.mean() <= 1.0 and outside.keep.mean() < inside.keep.mean()
+
+
+def test_an_unencodable_item_is_out_with_its_reason(fitted):
+    store, codec, detector, smiles = fitted
+    verdict = gate(detector, store, codec, items=[smiles[350], "C1CC(", "[U+6]"])
+    assert verdict.score[1] == 1.0 and not verdict.keep[1] and "SMILES" in verdict.reasons[1]
+    assert verdict.score[2] == 1.0 and not verdict.keep[2]
+    # z rows alone: the latent detectors only, a NaN row rejected with a reason
+    z = store.vectors(np.array([310, 320]))
+    z[1, 0] = np.nan
+    rows = gate(detector, store, codec, z=z)
+    assert set(rows.raw) == {"mahalanobis", "knn"} and rows.reasons[1] == "z row holds NaN or inf"
+
+
+def test_a_saved_detector_scores_the_same_and_checks_its_codec(fitted, tmp_path):
+    store, codec, detector, smiles = fitted
+    folder = save_detector(detector, tmp_path / "det")
+    again = load_detector(folder, codec=codec, store=store)
+    before = gate(detector, store, codec, items=smiles[300:320]).score
+    assert np.array_equal(gate(again, store, codec, items=smiles[300:320]).score, before)
+    assert {p.name for p in folder.iterdir()} == {"detector.json", "arrays.npz", "reference.txt"}
+    copy = tmp_path / "retrained"  # the same model with one weight changed: another codec
+    shutil.copytree(shipped_model_dir(), copy)
+    state = torch.load(copy / "model.pt", weights_only=True)
+    first = next(iter(state))
+    state[first] = state[first] + 1.0
+    torch.save(state, copy / "model.pt")
+    with pytest.raises(CodecError, match="their weights differ"):
+        load_detector(folder, codec=load_codec(copy))
+    with pytest.raises(InputDataError, match="not an OOD detector"):
+        load_detector(tmp_path)
+
+
+def test_separation_counts_unencodable_items_with_the_worst_score():
+    inside = np.array([0.1, 0.2, 0.3, np.inf])
+    outside = np.array([0.9, np.inf])
+    result = separation(inside, outside)
+    assert result["unencodable_inside"] == 1 and result["unencodable_outside"] == 1
+    assert 0.5 < result["auroc"] < 1.0  # the unencodable in-distribution item costs ranking
+    with pytest.raises(ValueError, match="unknown detector 'nope'"):
+        OODConfig(detectors=["nope"])
+
+
+def test_cli_fits_scores_and_reports(fitted, tmp_path):
+    import json
+    import subprocess
+
+    from conftest import cli_env, latentsci_cmd
+
+    store, _, _, smiles = fitted
+    run = lambda *a: subprocess.run(latentsci_cmd(*a), capture_output=True, text=True,  # noqa
+                                    env=cli_env(), timeout=300)
+    fit = run("ood", "fit", "--store", str(store.path), "--out", str(tmp_path / "det"), "-k", "5",
+              "--detectors", "mahalanobis", "knn", "similarity")
+    assert fit.returncode == 0, fit.stderr
+    assert fit.stdout.startswith("fitted mahalanobis, knn, similarity on ")
+    (tmp_path / "far.smi").write_text("\n".join(FAR + ["C1CC("]) + "\n")
+    (tmp_path / "in.smi").write_text("\n".join(smiles[300:]) + "\n")
+    scored = run("ood", "score", "--detector", str(tmp_path / "det"), "--smiles",
+                 str(tmp_path / "far.smi"), "--json")
+    rows = json.loads(scored.stdout)
+    assert len(rows) == 21 and rows[-1]["keep"] is False and "SMILES" in rows[-1]["reason"]
+    report = run("ood", "score", "--detector", str(tmp_path / "det"), "--smiles",
+                 str(tmp_path / "far.smi"), "--reference", str(tmp_path / "in.smi"), "--json")
+    table = {r["detector"]: r for r in json.loads(report.stdout)}
+    assert set(table) == {"mahalanobis", "knn", "similarity", "combined"}
+    assert table["combined"]["outside"] == 21 and table["combined"]["unencodable_outside"] == 1
+    missing = run("ood", "score", "--detector", str(tmp_path), "--smiles", str(tmp_path / "far.smi"))
+    assert missing.returncode == 2 and "not an OOD detector" in missing.stderr
