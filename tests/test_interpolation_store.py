@@ -123,3 +123,15 @@ def test_field_paths_decode_to_frames_in_zarr(ray_cluster, tmp_path):
     assert len(pd.read_parquet(written["points"])) == 12
     with pytest.raises(Exception, match="the decoded items are frames: expected a .zarr name"):
         write_interpolation(result, tmp_path / "paths.parquet")
+
+
+def test_an_end_is_recovered_when_it_decodes_to_the_same_molecule_written_otherwise():
+    """Decodes come back as SELFIES-derived SMILES, stores hold the ingest's canonical ones."""
+    from latentsci.latent.interpolation import path_metrics
+    from latentsci.molecules.domain import MOLECULE_PIECES
+
+    items = ["OCC", "CCCO", "C1=CC=CC=C1"]
+    props = MOLECULE_PIECES.properties(items)
+    metrics = path_metrics(items, ("CCO", "c1ccccc1O"), MOLECULE_PIECES, props)
+    assert (metrics["start_recovered"], metrics["end_recovered"]) == (1.0, 0.0)
+    assert metrics["distinct"] == 3 and metrics["valid"] == 1.0

@@ -32,6 +32,8 @@ class DomainPieces:
     property_names: tuple[str, ...]
     item_column: str | None = None  # the store column holding each row's item (molecules: smiles)
     draw_paths: Callable[[list[list[Any]], Path], Path] | None = None  # one strip per path
+    # whether a[i] is b[i] (n,) (molecules: the same canonical SMILES); default: similarity 1
+    same: Callable[[Sequence[Any], Sequence[Any]], np.ndarray] | None = None
     # the largest similarity of each item to a reference set (n,), NaN for unreadable items
     nearest_similarity: Callable[[Sequence[Any], Sequence[Any]], np.ndarray] | None = None
 

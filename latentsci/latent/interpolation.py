@@ -58,9 +58,9 @@ def path_metrics(items: list, ends: tuple, pieces: DomainPieces,
            "monotonic_from_start": _spearman(t, sim[:, 0]),
            "valid": float(np.isfinite(first).mean())}
     if ends[0] is not None:
-        back = pieces.similarity([items[0], items[-1]], list(ends))
-        out["start_recovered"] = float(back[0, 0] == 1.0 and items[0] == ends[0])
-        out["end_recovered"] = float(back[1, 1] == 1.0 and items[-1] == ends[1])
+        same = pieces.same or (lambda a, b: np.diag(pieces.similarity(a, b)) == 1.0)
+        back = same([items[0], items[-1]], list(ends))
+        out["start_recovered"], out["end_recovered"] = float(back[0]), float(back[1])
     for name, values in props.items():
         out[f"tv_{name}"] = float(np.nansum(np.abs(np.diff(values))))
     return out

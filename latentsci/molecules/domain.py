@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from rdkit import DataStructs
+from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
 from latentsci.latent.domain import DomainPieces
@@ -50,6 +50,18 @@ def max_tanimoto(smiles: Sequence[str], reference: Sequence[str]) -> np.ndarray:
     return out
 
 
+def _canonical(text) -> str | None:
+    """RDKit's canonical SMILES of a molecule, None where it does not parse."""
+    mol = to_mol(text) if isinstance(text, str) else Reject("not a SMILES string")
+    return None if isinstance(mol, Reject) else Chem.MolToSmiles(mol)
+
+
+def same_molecule(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
+    """Whether a[i] and b[i] are the same molecule (same canonical SMILES; False if unreadable)."""
+    pairs = ((_canonical(x), _canonical(y)) for x, y in zip(a, b))
+    return np.array([x is not None and x == y for x, y in pairs], dtype=bool)
+
+
 def molecule_properties(smiles: Sequence[str]) -> dict[str, np.ndarray]:
     """The store's physchem descriptors of each molecule (NaN where a SMILES does not parse)."""
     out = {name: np.full(len(smiles), np.nan) for name in DESCRIPTOR_NAMES}
@@ -73,4 +85,4 @@ MOLECULE_PIECES = DomainPieces(
     similarity=tanimoto,
     similarity_name=f"Tanimoto of Morgan fingerprints (radius {RADIUS}, {BITS} bits)",
     properties=molecule_properties, property_names=tuple(DESCRIPTOR_NAMES), item_column="smiles",
-    draw_paths=molecule_strips, nearest_similarity=max_tanimoto)
+    draw_paths=molecule_strips, same=same_molecule, nearest_similarity=max_tanimoto)
