@@ -110,14 +110,14 @@ def _read_items(path: Path) -> list[str]:
 def _scoring_parts(args: argparse.Namespace):
     """The detector, the store it was fitted on, and its codec (checked against each other)."""
     from latentsci.latent import load_codec
-    from latentsci.latent.ood_files import load_detector
+    from latentsci.latent.ood_files import check_detector, load_detector
     from latentsci.store import LatentStore
 
     saved = load_detector(args.detector)
     fitted_on = LatentStore.open(saved.store)
     codec = (load_codec(args.model) if args.model else
              load_codec(saved.codec["source"], **saved.codec.get("load_options", {})))
-    return load_detector(args.detector, codec=codec, store=fitted_on), fitted_on, codec
+    return check_detector(saved, args.detector, codec, fitted_on), fitted_on, codec
 
 
 def cmd_ood_score(args: argparse.Namespace) -> int:

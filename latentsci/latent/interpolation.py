@@ -87,8 +87,8 @@ def interpolation_block(block: tuple[int, int], store_path: str, model: str | No
     rows0, rows1 = start[a:b], end[a:b]
     paths = interpolate(store.vectors(rows0), store.vectors(rows1), steps, method)
     held = pieces.item_column and pieces.item_column in store.property_names
-    items0 = store.column(pieces.item_column)[rows0] if held else [None] * len(rows0)
-    items1 = store.column(pieces.item_column)[rows1] if held else [None] * len(rows1)
+    column = store.column(pieces.item_column) if held else np.full(len(store), None)
+    items0, items1 = column[rows0], column[rows1]
     ids = store.ids
     t = positions(steps)
     points, summaries, frames = [], [], []

@@ -43,20 +43,28 @@ def _read_meta(folder: Path) -> dict:
     return meta
 
 
+def check_detector(detector: Detector, folder: Path, codec: Codec | None = None,
+                   store=None) -> Detector:
+    """Refuse a detector about to be used with a codec or a store it was not fitted for."""
+    if codec is not None and codec_record(codec)["weights_sha256"] != detector.codec.get(
+            "weights_sha256"):
+        raise CodecError(f"{folder}: fitted for the codec at {detector.codec.get('source')}, "
+                         f"not {codec.source} (their weights differ)")
+    if store is not None and store.dim != detector.dim:
+        raise CodecError(f"{folder}: scores {detector.dim}-dimensional latents; {store.path} "
+                         f"holds {store.dim}")
+    return detector
+
+
 def load_detector(folder: Path, codec: Codec | None = None, store=None) -> Detector:
     """A saved detector, checked against the codec and store it is about to be used with."""
     folder = Path(folder)
     meta = _read_meta(folder)
-    if codec is not None and codec_record(codec)["weights_sha256"] != meta["codec"].get(
-            "weights_sha256"):
-        raise CodecError(f"{folder}: fitted for the codec at {meta['codec'].get('source')}, not "
-                         f"{codec.source} (their weights differ)")
-    if store is not None and store.dim != meta["dim"]:
-        raise CodecError(f"{folder}: scores {meta['dim']}-dimensional latents; {store.path} "
-                         f"holds {store.dim}")
     with np.load(folder / "arrays.npz", allow_pickle=False) as arrays:
         calibration = {k: arrays[f"calibration__{k}"] for k in meta["calibrated"]}
         fit_rows, mean, precision = arrays["fit_rows"], arrays["mean"], arrays["precision"]
     reference = (folder / "reference.txt").read_text().splitlines()
-    return Detector(OODConfig(**meta["config"]), meta["codec"], meta["store"], meta["dim"],
-                    fit_rows, mean, precision, calibration, float(meta["threshold"]), reference)
+    detector = Detector(OODConfig(**meta["config"]), meta["codec"], meta["store"], meta["dim"],
+                        fit_rows, mean, precision, calibration, float(meta["threshold"]),
+                        reference)
+    return check_detector(detector, folder, codec, store)

@@ -8,22 +8,25 @@ import numpy as np
 from latentsci.errors import StoreError
 from latentsci.latent.codec import Codec, CodecError, codec_record, store_codec
 from latentsci.latent.domain import DomainPieces, domain_pieces
-from latentsci.latent.ood import Detector, OODConfig, Verdict, raw_scores, verdict
+from latentsci.latent.ood import Detector, OODConfig, Verdict, combined, raw_scores, verdict
 
 
-def _split_rows(store, config: OODConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(fit rows, calibration rows): encoded rows of the fit split, a seeded share held out."""
+def _split_rows(store, config: OODConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(encoded rows of the fit split, their z, a seeded mask of the ones held out to calibrate)."""
     if "split" in store.property_names:
         rows = np.flatnonzero(store.column("split") == config.fit_split)
     else:
         rows = np.arange(len(store))
-    rows = rows[np.isfinite(store.vectors(rows)).all(axis=1)]
+    z = store.vectors(rows)
+    finite = np.isfinite(z).all(axis=1)
+    rows, z = rows[finite], z[finite]
     held = min(config.calibration_rows, len(rows) // 5)
     if held < 10 or len(rows) - held <= config.k:
         raise StoreError(f"{store.path}: {len(rows)} encoded rows of split "
                          f"{config.fit_split!r}: too few to fit and calibrate a detector")
-    order = np.random.default_rng(config.seed).permutation(len(rows))
-    return np.sort(rows[order[held:]]), np.sort(rows[order[:held]])
+    calibrate = np.zeros(len(rows), dtype=bool)
+    calibrate[np.random.default_rng(config.seed).permutation(len(rows))[:held]] = True
+    return rows, z, calibrate
 
 
 def _items(store, rows: np.ndarray, pieces: DomainPieces | None) -> list | None:
@@ -49,22 +52,20 @@ def fit_detector(store, config: OODConfig | None = None, codec: Codec | None = N
     config = config or OODConfig()
     codec = codec or store_codec(store)
     pieces = _pieces(codec)
-    fit, calibrate = _split_rows(store, config)
-    z = store.vectors(fit).astype(np.float64)
-    shrunk = LedoitWolf().fit(z)
-    reference = _items(store, fit, pieces) or []
+    rows, z, calibrate = _split_rows(store, config)
+    items = _items(store, rows, pieces)
+    fit = rows[~calibrate]
+    shrunk = LedoitWolf().fit(z[~calibrate].astype(np.float64))
+    reference = [items[i] for i in np.flatnonzero(~calibrate)] if items is not None else []
     if len(reference) > config.max_reference:
         pick = np.random.default_rng(config.seed).permutation(len(reference))
         reference = [reference[i] for i in np.sort(pick[: config.max_reference])]
     detector = Detector(config, codec_record(codec), str(store.path), store.dim, fit,
                         shrunk.location_, shrunk.precision_, reference_items=reference)
-    held_z, held_items = store.vectors(calibrate), _items(store, calibrate, pieces)
-    raw = raw_scores(detector, store, held_z, held_items, codec, pieces)
+    held_items = [items[i] for i in np.flatnonzero(calibrate)] if items is not None else None
+    raw = raw_scores(detector, store, z[calibrate], held_items, codec, pieces)
     detector.calibration = {k: np.sort(v[np.isfinite(v)]) for k, v in raw.items()}
-    ok = [None] * len(calibrate)
-    detector.threshold = 1.0  # calibrate against the scores before any threshold applies
-    scores = verdict(detector, raw, ok).score
-    detector.threshold = float(np.quantile(scores, config.keep))
+    detector.threshold = float(np.quantile(combined(detector, raw), config.keep))
     return detector
 
 

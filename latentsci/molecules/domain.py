@@ -17,12 +17,17 @@ from latentsci.molecules.chem.molecules import to_mol
 RADIUS, BITS = 2, 2048
 
 
+def _mol(text):
+    """An RDKit molecule of a SMILES, or the Reject saying why there is none."""
+    return to_mol(text) if isinstance(text, str) else Reject("not a SMILES string")
+
+
 def _fingerprints(smiles: Sequence) -> list:
     """Morgan bit vectors of the molecules; None where a SMILES does not parse."""
     generator = rdFingerprintGenerator.GetMorganGenerator(radius=RADIUS, fpSize=BITS)
     out = []
     for text in smiles:
-        mol = to_mol(text) if isinstance(text, str) else Reject("not a SMILES string")
+        mol = _mol(text)
         out.append(None if isinstance(mol, Reject) else generator.GetFingerprint(mol))
     return out
 
@@ -52,7 +57,7 @@ def max_tanimoto(smiles: Sequence[str], reference: Sequence[str]) -> np.ndarray:
 
 def _canonical(text) -> str | None:
     """RDKit's canonical SMILES of a molecule, None where it does not parse."""
-    mol = to_mol(text) if isinstance(text, str) else Reject("not a SMILES string")
+    mol = _mol(text)
     return None if isinstance(mol, Reject) else Chem.MolToSmiles(mol)
 
 
@@ -66,7 +71,7 @@ def molecule_properties(smiles: Sequence[str]) -> dict[str, np.ndarray]:
     """The store's physchem descriptors of each molecule (NaN where a SMILES does not parse)."""
     out = {name: np.full(len(smiles), np.nan) for name in DESCRIPTOR_NAMES}
     for i, text in enumerate(smiles):
-        mol = to_mol(text) if isinstance(text, str) else Reject("not a SMILES string")
+        mol = _mol(text)
         if not isinstance(mol, Reject):
             for name, value in describe(mol).items():
                 out[name][i] = value

@@ -219,12 +219,17 @@ _COUNTS = {ONE: lambda n: n == 1, ONE_OR_MORE: lambda n: n >= 1,
            OPTIONAL: lambda n: n <= 1, ANY: lambda n: True}
 
 
+def _givers(needs: list[str], role: str, gives: dict[str, tuple[str, ...]]) -> list[str]:
+    """The stages of `needs` whose kind gives `role`."""
+    return [n for n in needs if role in gives.get(n, ())]
+
+
 def check_reads(spec: PipelineSpec, stage_spec: StageSpec, stage: Stage, config: StageConfig,
                 registry: dict[str, Stage]) -> None:
     """Refuse a `needs` list whose stages do not give the outputs this stage reads."""
     gives = {n: registry[s.kind].gives for n, s in spec.stages.items() if s.kind in registry}
     for role, count in stage.reads_for(config).items():
-        givers = [n for n in stage_spec.needs if role in gives.get(n, ())]
+        givers = _givers(stage_spec.needs, role, gives)
         if _COUNTS[count](len(givers)):
             continue
         others = [n for n, g in gives.items() if role in g and n != stage_spec.name]
@@ -254,12 +259,12 @@ def plan(spec: PipelineSpec, registry: dict[str, Stage]) -> list[PlannedStage]:
 def wiring(planned: list[PlannedStage]) -> list[str]:
     """One line per stage for `--check`: its kind and id, which stage gives each output it
     reads, and what it gives."""
-    by_name = {p.name: p for p in planned}
+    gives = {p.name: p.stage.gives for p in planned}
     lines = []
     for stage in planned:
-        reads = [f"{role} ({', '.join(n for n in stage.needs if role in by_name[n].stage.gives)})"
-                 for role in stage.stage.reads_for(stage.config)
-                 if any(role in by_name[n].stage.gives for n in stage.needs)]
+        found = {role: _givers(stage.needs, role, gives)
+                 for role in stage.stage.reads_for(stage.config)}
+        reads = [f"{role} ({', '.join(names)})" for role, names in found.items() if names]
         given = f"; gives {', '.join(stage.stage.gives)}" if stage.stage.gives else ""
         lines.append(f"{stage.name}: {stage.stage.kind} ({stage.config_hash})"
                      f"{'; reads ' + ', '.join(reads) if reads else ''}{given}")
