@@ -58,10 +58,13 @@ def main() -> int:
     parser.add_argument("--fit", type=int, default=20000)
     parser.add_argument("--eval", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--knn-metric", choices=["euclidean", "cosine"], default="euclidean")
+    parser.add_argument("--detectors", nargs="+", default=None, help="default: all")
     args = parser.parse_args()
     import ray
 
     from latentsci.latent import load_codec
+    from latentsci.latent.ood import OODConfig
     from latentsci.latent.ood_fit import fit_detector, gate
     from latentsci.latent.ood_report import report_scores, separation
     from latentsci.molecules.tasks import encode_table
@@ -78,7 +81,8 @@ def main() -> int:
         encode_table(frame, str(model), Path(tmp) / "fit.zarr", {"smiles": "str", "split": "str"},
                      {}, 4096, False)
         store = LatentStore.open(Path(tmp) / "fit.zarr")
-        detector = fit_detector(store, codec=codec)
+        detector = fit_detector(store, OODConfig(
+            knn_metric=args.knn_metric, **({"detectors": args.detectors} if args.detectors else {})), codec=codec)
         scores = {name: report_scores(gate(detector, store, codec, items=items))
                   for name, items in sets.items()}
     inside = scores.pop("zinc held-out (in)")

@@ -136,6 +136,19 @@ def test_knn_matches_numpy(filled, metric):
     np.testing.assert_allclose(dist, np.take_along_axis(full, expected, 1), rtol=1e-4, atol=1e-5)
 
 
+def test_knn_standardised_matches_numpy_on_the_transformed_rows(filled):
+    store, z, _, _ = filled
+    shift, scale = z.mean(axis=0), np.linspace(0.5, 2.0, z.shape[1]).astype(np.float32)
+    queries = z[[3, 77]] * 1.5
+    rows, dist = top_k(store, queries, k=5, metric="euclidean", standardise=(shift, scale))
+    full = np.linalg.norm(((queries - shift) / scale)[:, None] - ((z - shift) / scale)[None], axis=2)
+    expected = np.argsort(full, axis=1)[:, :5]
+    np.testing.assert_array_equal(rows, expected)
+    np.testing.assert_allclose(dist, np.take_along_axis(full, expected, 1), rtol=1e-4, atol=1e-5)
+    with pytest.raises(StoreError, match="positive scale"):
+        top_k(store, queries, k=5, standardise=(shift, -scale))
+
+
 def test_knn_of_id_excludes_itself(filled):
     store, z, _, _ = filled
     frame = query(store, knn_of="m42", k=3, metric="euclidean")

@@ -3,8 +3,12 @@ combined score calibrated on held-out in-distribution rows, and the gate other s
 
 Detectors (higher = further from the training data):
     mahalanobis     distance to the training latents' mean under a Ledoit-Wolf covariance
-    knn             k-th nearest training neighbour's distance between unit-normalised latents
-                    (Sun et al. 2022), from the store's exact streamed top-k under a row mask
+    knn             k-th nearest training neighbour's distance between latents standardised by
+                    the training rows' mean and std per dimension, Euclidean by default;
+                    `knn_metric="cosine"` compares unit-normalised ones instead (Sun et al.
+                    2022), which on a VAE's posterior means ranks far sets as nearer than
+                    in-distribution ones (bench/RESULTS.md); the store's exact streamed
+                    top-k under a row mask
     reconstruction  the codec's per-item reconstruction error (needs the items)
     similarity      1 - the largest similarity to the training items (molecules: Tanimoto of
                     Morgan fingerprints; needs the items and a domain that says how)
@@ -19,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from latentsci.latent.codec import Codec
@@ -38,6 +44,7 @@ class OODConfig(BaseModel):
     calibration_rows: int = Field(default=2000, gt=10)  # held out of fitting, to calibrate
     max_reference: int = Field(default=50000, gt=0)  # training items the similarity compares to
     seed: int = 0
+    knn_metric: Literal["euclidean", "cosine"] = "euclidean"  # between standardised latents
 
     @field_validator("detectors")
     @classmethod
@@ -64,6 +71,7 @@ class Detector:
     calibration: dict[str, np.ndarray] = field(default_factory=dict)  # sorted held-out scores
     threshold: float = 1.0
     reference_items: list = field(default_factory=list)
+    scale: np.ndarray | None = None  # per-dimension std of the fit rows (kNN standardises by it)
 
 
 @dataclass
@@ -85,13 +93,20 @@ def _mahalanobis(detector: Detector, z: np.ndarray) -> np.ndarray:
 
 
 def _knn(detector: Detector, store, z: np.ndarray) -> np.ndarray:
-    """k-th neighbour distance among the training rows, between unit vectors."""
+    """k-th neighbour distance among the training rows, between standardised latents."""
     from latentsci.store.neighbours import top_k
 
     allowed = np.zeros(len(store), dtype=bool)
     allowed[detector.fit_rows] = True
-    _, cosine = top_k(store, z, detector.config.k, "cosine", allowed=allowed)
-    return np.sqrt(np.maximum(2.0 * cosine[:, -1].astype(np.float64), 0.0))
+    metric = detector.config.knn_metric
+    if detector.scale is None:  # a detector saved before standardising: raw cosine, as fitted
+        standardise, metric = None, "cosine"
+    else:
+        standardise = (detector.mean, detector.scale)
+    _, dist = top_k(store, z, detector.config.k, metric, allowed=allowed,
+                    standardise=standardise)
+    kth = dist[:, -1].astype(np.float64)
+    return np.sqrt(np.maximum(2.0 * kth, 0.0)) if metric == "cosine" else kth
 
 
 def raw_scores(detector: Detector, store, z: np.ndarray, items: list | None, codec: Codec | None,

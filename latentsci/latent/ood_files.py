@@ -25,6 +25,7 @@ def save_detector(detector: Detector, folder: Path) -> Path:
     (folder / "detector.json").write_text(json.dumps(meta, indent=2))
     arrays = {"fit_rows": detector.fit_rows, "mean": detector.mean,
               "precision": detector.precision,
+              **({"scale": detector.scale} if detector.scale is not None else {}),
               **{f"calibration__{k}": v for k, v in detector.calibration.items()}}
     np.savez(folder / "arrays.npz", **arrays)
     (folder / "reference.txt").write_text("".join(f"{s}\n" for s in detector.reference_items))
@@ -63,8 +64,9 @@ def load_detector(folder: Path, codec: Codec | None = None, store=None) -> Detec
     with np.load(folder / "arrays.npz", allow_pickle=False) as arrays:
         calibration = {k: arrays[f"calibration__{k}"] for k in meta["calibrated"]}
         fit_rows, mean, precision = arrays["fit_rows"], arrays["mean"], arrays["precision"]
+        scale = arrays["scale"] if "scale" in arrays.files else None  # older files: raw cosine
     reference = (folder / "reference.txt").read_text().splitlines()
     detector = Detector(OODConfig(**meta["config"]), meta["codec"], meta["store"], meta["dim"],
                         fit_rows, mean, precision, calibration, float(meta["threshold"]),
-                        reference)
+                        reference, scale)
     return check_detector(detector, folder, codec, store)

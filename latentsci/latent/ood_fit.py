@@ -61,7 +61,8 @@ def fit_detector(store, config: OODConfig | None = None, codec: Codec | None = N
         pick = np.random.default_rng(config.seed).permutation(len(reference))
         reference = [reference[i] for i in np.sort(pick[: config.max_reference])]
     detector = Detector(config, codec_record(codec), str(store.path), store.dim, fit,
-                        shrunk.location_, shrunk.precision_, reference_items=reference)
+                        shrunk.location_, shrunk.precision_, reference_items=reference,
+                        scale=np.maximum(z[~calibrate].std(axis=0), 1e-6))
     held_items = [items[i] for i in np.flatnonzero(calibrate)] if items is not None else None
     raw = raw_scores(detector, store, z[calibrate], held_items, codec, pieces)
     detector.calibration = {k: np.sort(v[np.isfinite(v)]) for k, v in raw.items()}

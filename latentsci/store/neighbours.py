@@ -40,19 +40,25 @@ def _merge(best_d, best_i, dist, offset, k):
 
 def top_k(store, queries: np.ndarray, k: int, metric: Metric = "cosine",
           exclude_rows: np.ndarray | None = None,
-          allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+          allowed: np.ndarray | None = None,
+          standardise: tuple[np.ndarray, np.ndarray] | None = None,
+          ) -> tuple[np.ndarray, np.ndarray]:
     """Row numbers and distances of the k nearest rows to each query, exactly.
 
     Shards are read by a background thread while the previous one is scored, so I/O and
     the matrix product overlap. `exclude_rows[q]` (one row per query, or -1) is never returned,
     which is how "neighbours of an id" leaves out the id itself; `allowed` (a boolean mask over
-    the store's rows) restricts the candidates, e.g. to a split or a filter's rows.
+    the store's rows) restricts the candidates, e.g. to a split or a filter's rows;
+    `standardise=(shift, scale)` compares (x - shift) / scale instead of x, for rows and queries
+    alike (cosine between centred latents rather than raw ones, as an OOD detector wants).
     """
     if metric not in ("cosine", "euclidean"):
         raise StoreError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
     queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
     if queries.shape[1] != store.dim:
         raise StoreError(f"{store.path}: query has {queries.shape[1]} dims, store has {store.dim}")
+    affine = _affine(standardise, store.dim)
+    queries = affine(queries)
     if metric == "cosine":
         queries = _unit(queries)
     pool_size = store.n_rows if allowed is None else int(np.count_nonzero(allowed))
@@ -61,7 +67,7 @@ def top_k(store, queries: np.ndarray, k: int, metric: Metric = "cosine",
     best_d = np.full((len(queries), 0), np.inf, dtype=np.float32)
     best_i = np.zeros((len(queries), 0), dtype=np.int64)
     grid = store.grid
-    read = lambda b: (grid.bounds(b)[0], store.group["z"][slice(*grid.bounds(b))])  # noqa: E731
+    read = lambda b: (grid.bounds(b)[0], affine(store.group["z"][slice(*grid.bounds(b))]))  # noqa: E731
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(read, 0) if grid.n_blocks else None
         for block in range(grid.n_blocks):
@@ -76,17 +82,27 @@ def top_k(store, queries: np.ndarray, k: int, metric: Metric = "cosine",
                     if start <= row < start + len(z):
                         dist[q, row - start] = np.inf
             best_d, best_i = _merge(best_d, best_i, dist, start, spare)
-    return _refine(store, queries, best_i, best_d, k, metric)
+    return _refine(store, queries, best_i, best_d, k, metric, affine)
+
+
+def _affine(standardise: tuple[np.ndarray, np.ndarray] | None, dim: int):
+    """x -> (x - shift) / scale as float32 (the identity without `standardise`)."""
+    if standardise is None:
+        return lambda x: x
+    shift, scale = (np.asarray(a, dtype=np.float32).reshape(-1) for a in standardise)
+    if shift.shape != (dim,) or scale.shape != (dim,) or not (scale > 0).all():
+        raise StoreError(f"standardise needs a shift and a positive scale of {dim} values each")
+    return lambda x: (np.asarray(x, dtype=np.float32) - shift) / scale
 
 
 def _refine(store, queries: np.ndarray, candidates: np.ndarray, scanned: np.ndarray, k: int,
-            metric: Metric) -> tuple[np.ndarray, np.ndarray]:
+            metric: Metric, affine) -> tuple[np.ndarray, np.ndarray]:
     """Exact distances of the scan's candidates, computed directly (no |x|^2 - 2xq + |q|^2
     cancellation), keeping the k nearest."""
     rows, dists = [], []
     for query, cand, scan in zip(queries, candidates, scanned):
         cand = cand[np.isfinite(scan)]  # excluded rows were scanned as +inf
-        vecs = store.vectors(cand).astype(np.float64)
+        vecs = affine(store.vectors(cand)).astype(np.float64)
         q = query.astype(np.float64)
         if metric == "cosine":
             d = 1.0 - _unit(vecs) @ q
