@@ -61,3 +61,28 @@ def metric_histograms(frame, columns: list[str], path: Path, title: str = "") ->
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def score_histograms(inside: dict[str, np.ndarray], sets: dict[str, dict[str, np.ndarray]],
+                     path: Path, title: str = "") -> Path:
+    """One panel per score: the in-distribution histogram against each other set's (densities;
+    +inf, the items a codec could not read, left out of the bars)."""
+    names = list(inside)
+    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(3.4 * max(len(names), 1), 3.0),
+                             squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        groups = {"in-distribution": inside[name],
+                  **{s: v[name] for s, v in sets.items() if name in v}}
+        finite = np.concatenate([g[np.isfinite(g)] for g in groups.values()])
+        bins = np.histogram_bin_edges(finite, bins=30) if len(finite) else 10
+        for label, values in groups.items():
+            ax.hist(values[np.isfinite(values)], bins=bins, density=True, alpha=0.45,
+                    label=label, histtype="stepfilled")
+        ax.set_title(name)
+    axes.flat[0].legend(fontsize=6)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -12,7 +12,12 @@ Story of a run, one stage kind per step (each lives in `latentsci.fields.stages`
 5. `evaluate` rolls the surrogates out on the test trajectories and scores them against the
    solver (reads `store` and the `surrogate`s, gives `metrics`);
 6. `interpolate` (a kind of the latent package, for any codec) decodes paths between pairs of a
-   store's frames and scores them (reads `store`, gives `interpolation` and `paths`).
+   store's frames and scores them (reads `store`, gives `interpolation` and `paths`);
+7. `ood_fit` fits an out-of-distribution detector on a store's training frames and reports how
+   it separates held-out frames from the stores of shifted simulations (other viscosities,
+   forcing, presets) encoded by the same codec (reads `store`s, gives `detector`); `ood_gate`
+   keeps or rejects a store's rows with it.
+A `codec` stage hands an autoencoder trained elsewhere to the stages that read a `codec`.
 """
 
 from __future__ import annotations
@@ -24,12 +29,14 @@ from latentsci.fields.stages.encode import ENCODE
 from latentsci.fields.stages.evaluate import EVALUATE
 from latentsci.fields.stages.inputs import IMPORT_FIELDS, SIMULATE
 from latentsci.fields.stages.surrogate import TRAIN_SURROGATE
+from latentsci.latent.stages.codec import CODEC
 from latentsci.latent.stages.interpolate import INTERPOLATE
+from latentsci.latent.stages.ood import OOD_FIT, OOD_GATE
 from latentsci.pipeline.driver import main
 from latentsci.pipeline.stage import stage_kinds
 
 STAGES = stage_kinds(SIMULATE, IMPORT_FIELDS, TRAIN_AUTOENCODER, ENCODE, TRAIN_SURROGATE, EVALUATE,
-                     INTERPOLATE)
+                     INTERPOLATE, CODEC, OOD_FIT, OOD_GATE)
 
 if __name__ == "__main__":
     sys.exit(main(STAGES, prog="python -m workflows.fields"))

@@ -14,14 +14,21 @@ Story of a run, one stage kind per step (each lives in `latentsci.molecules.stag
 6. `evaluate` scores the samples with the MOSES metrics and reconstructs held-out molecules
    (reads `molecules`, `samples` and a `codec`, gives `metrics`);
 7. `interpolate` (a kind of the latent package, for any codec) decodes paths between pairs of a
-   store's molecules and scores them (reads `store`, gives `interpolation` and `paths`).
+   store's molecules and scores them (reads `store`, gives `interpolation` and `paths`);
+8. `ood_fit` fits an out-of-distribution detector on an encoded store's training rows and
+   reports how it separates held-out molecules from shifted sets (reads `store`s, gives
+   `detector`); `ood_gate` keeps or rejects samples with it (reads `detector` and `samples`).
+A `codec` stage hands a model trained elsewhere (the shipped one, another run's) to the stages
+that read a `codec`, in place of `train`.
 """
 
 from __future__ import annotations
 
 import sys
 
+from latentsci.latent.stages.codec import CODEC
 from latentsci.latent.stages.interpolate import INTERPOLATE
+from latentsci.latent.stages.ood import OOD_FIT, OOD_GATE
 from latentsci.molecules.stages.encode import ENCODE
 from latentsci.molecules.stages.evaluate import EVALUATE
 from latentsci.molecules.stages.fingerprints import FINGERPRINTS
@@ -31,7 +38,8 @@ from latentsci.molecules.stages.train import TRAIN
 from latentsci.pipeline.driver import main
 from latentsci.pipeline.stage import stage_kinds
 
-STAGES = stage_kinds(INGEST, FINGERPRINTS, TRAIN, ENCODE, SAMPLE, EVALUATE, INTERPOLATE)
+STAGES = stage_kinds(INGEST, FINGERPRINTS, TRAIN, CODEC, ENCODE, SAMPLE, EVALUATE,
+                     INTERPOLATE, OOD_FIT, OOD_GATE)
 
 if __name__ == "__main__":
     sys.exit(main(STAGES, prog="python -m workflows.molecules"))

@@ -100,47 +100,26 @@ def cmd_ood_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_items(path: Path) -> list[str]:
-    """SMILES of a .smi/.csv/.parquet file."""
-    from latentsci.molecules.ingest import read_smiles_file
-
-    return list(read_smiles_file(path).texts)
-
-
-def _scoring_parts(args: argparse.Namespace):
-    """The detector, the store it was fitted on, and its codec (checked against each other)."""
-    from latentsci.latent import load_codec
-    from latentsci.latent.ood_files import check_detector, load_detector
-    from latentsci.store import LatentStore
-
-    saved = load_detector(args.detector)
-    fitted_on = LatentStore.open(saved.store)
-    codec = (load_codec(args.model) if args.model else
-             load_codec(saved.codec["source"], **saved.codec.get("load_options", {})))
-    return check_detector(saved, args.detector, codec, fitted_on), fitted_on, codec
-
-
 def cmd_ood_score(args: argparse.Namespace) -> int:
     """Score molecules (or a store's rows) with a saved detector: keep or reject each, and why."""
-    import pandas as pd
-
-    from latentsci.latent.ood_fit import gate
-    from latentsci.latent.ood_report import report_scores, separation_table
+    from latentsci.latent.ood_files import open_detector
+    from latentsci.latent.ood_fit import gate, read_items, score_store
+    from latentsci.latent.ood_report import report_scores, separation_table, verdict_table
     from latentsci.store import LatentStore
 
-    detector, fitted_on, codec = _scoring_parts(args)
-    items = _read_items(args.smiles) if args.smiles is not None else None
-    z = None if items is not None else LatentStore.open(args.store).vectors(slice(None))
-    result = on_ray(args.address, lambda: gate(detector, fitted_on, codec, items=items, z=z))
+    detector, fitted_on, codec = open_detector(args.detector, args.model)
+    items = read_items(codec, args.smiles) if args.smiles is not None else None
+    if items is not None:
+        result = on_ray(args.address, lambda: gate(detector, fitted_on, codec, items=items))
+    else:
+        store = LatentStore.open(args.store)
+        result = on_ray(args.address, lambda: score_store(detector, fitted_on, codec, store))
     if args.reference is not None:
-        inside = gate(detector, fitted_on, codec, items=_read_items(args.reference))
+        inside = gate(detector, fitted_on, codec, items=read_items(codec, args.reference))
         table = separation_table(report_scores(inside), report_scores(result))
         print(table.to_json(orient="records") if args.json else table.to_string(index=False))
         return 0
-    frame = pd.DataFrame({"score": result.score, "keep": result.keep, "reason": result.reasons,
-                          **result.raw})
-    if items is not None:
-        frame.insert(0, "item", items)
+    frame = verdict_table(result, items)
     if args.json:
         print(frame.to_json(orient="records"))
         return 0

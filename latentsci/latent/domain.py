@@ -36,6 +36,8 @@ class DomainPieces:
     same: Callable[[Sequence[Any], Sequence[Any]], np.ndarray] | None = None
     # the largest similarity of each item to a reference set (n,), NaN for unreadable items
     nearest_similarity: Callable[[Sequence[Any], Sequence[Any]], np.ndarray] | None = None
+    # the items of a file a user hands in (molecules: SMILES of a .smi/.csv/.parquet file)
+    read_items: Callable[[Path], list[Any]] | None = None
 
 
 _PIECES: dict[str, DomainPieces] = {}

@@ -70,3 +70,16 @@ def load_detector(folder: Path, codec: Codec | None = None, store=None) -> Detec
                         fit_rows, mean, precision, calibration, float(meta["threshold"]),
                         reference, scale)
     return check_detector(detector, folder, codec, store)
+
+
+def open_detector(folder: Path, model: str | None = None):
+    """(detector, the store it was fitted on, its codec) from a saved folder, checked against
+    each other; the codec is the one the detector records unless `model` names another."""
+    from latentsci.latent.codec import load_codec
+    from latentsci.store import LatentStore
+
+    saved = load_detector(folder)
+    fitted_on = LatentStore.open(saved.store)
+    codec = (load_codec(model) if model else
+             load_codec(saved.codec["source"], **saved.codec.get("load_options", {})))
+    return check_detector(saved, folder, codec, fitted_on), fitted_on, codec

@@ -87,3 +87,23 @@ def gate(detector: Detector, store, codec: Codec, items: list | None = None,
         reasons = [None if ok else "z row holds NaN or inf" for ok in np.isfinite(z).all(1)]
     raw = raw_scores(detector, store, z, items, codec, pieces)
     return verdict(detector, raw, reasons)
+
+
+def score_store(detector: Detector, fitted_on, codec: Codec, store,
+                rows: np.ndarray | None = None) -> Verdict:
+    """Score a store's rows: through their items when the store holds them (every detector),
+    else through their z rows (the latent detectors)."""
+    rows = np.arange(len(store)) if rows is None else np.asarray(rows)
+    items = _items(store, rows, _pieces(codec))
+    if items is not None:
+        return gate(detector, fitted_on, codec, items=items)
+    return gate(detector, fitted_on, codec, z=store.vectors(rows))
+
+
+def read_items(codec: Codec, path) -> list:
+    """The items of a file, read the way the codec's domain reads them."""
+    pieces = _pieces(codec)
+    if pieces is None or pieces.read_items is None:
+        raise StoreError(f"{path}: codecs of kind {codec.kind!r} read no item files; score a "
+                         f"latent store of them instead")
+    return pieces.read_items(path)

@@ -46,3 +46,15 @@ def separation_table(inside: dict[str, np.ndarray], outside: dict[str, np.ndarra
 def report_scores(verdict) -> dict[str, np.ndarray]:
     """A gate's raw scores and its combined score, with items the codec could not read at +inf."""
     return {**verdict.raw, "combined": np.where(verdict.encoded, verdict.score, np.inf)}
+
+
+def verdict_table(verdict, items: list | None = None, ids: list | None = None) -> pd.DataFrame:
+    """One row per scored item: its id or item (when given), score, keep, reason, whether the
+    codec could read it, raw scores."""
+    frame = pd.DataFrame({"score": verdict.score, "keep": verdict.keep,
+                          "reason": verdict.reasons, "encoded": verdict.encoded, **verdict.raw})
+    if items is not None and all(isinstance(i, str) for i in items):
+        frame.insert(0, "item", items)
+    if ids is not None:
+        frame.insert(0, "id", ids)
+    return frame

@@ -86,8 +86,16 @@ def molecule_strips(paths: list[list[str]], path: Path) -> Path:
                          per_row=max(len(p) for p in paths))
 
 
+def read_molecules(path: Path) -> list[str]:
+    """The SMILES of a .smi/.csv/.parquet file (a `smiles` column), unparsed."""
+    from latentsci.molecules.ingest import read_smiles_file
+
+    return list(read_smiles_file(path).texts)
+
+
 MOLECULE_PIECES = DomainPieces(
     similarity=tanimoto,
     similarity_name=f"Tanimoto of Morgan fingerprints (radius {RADIUS}, {BITS} bits)",
     properties=molecule_properties, property_names=tuple(DESCRIPTOR_NAMES), item_column="smiles",
-    draw_paths=molecule_strips, same=same_molecule, nearest_similarity=max_tanimoto)
+    draw_paths=molecule_strips, same=same_molecule, nearest_similarity=max_tanimoto,
+    read_items=read_molecules)
