@@ -118,6 +118,9 @@ def test_field_paths_decode_to_frames_in_zarr(ray_cluster, tmp_path):
     assert result.frames.shape == (4, 3, 1, 16, 16) and "item" not in result.points
     assert result.paths["smoothness"].between(-1, 1).all()
     assert np.isnan(result.paths["distinct"]).all()  # frames are not counted as distinct items
+    # the fields' own metrics: VRMSE to each end and the training frames' range
+    assert {"vrmse_mid_start", "vrmse_mid_end", "vrmse_step", "in_range"} <= set(result.paths)
+    assert result.paths["in_range"].between(0, 1).all()
     written = write_interpolation(result, tmp_path / "paths.zarr")
     assert zarr.open_group(str(written["frames"]))["frames"].shape == (4, 3, 1, 16, 16)
     assert len(pd.read_parquet(written["points"])) == 12
@@ -135,3 +138,17 @@ def test_an_end_is_recovered_when_it_decodes_to_the_same_molecule_written_otherw
     metrics = path_metrics(items, ("CCO", "c1ccccc1O"), MOLECULE_PIECES, props)
     assert (metrics["start_recovered"], metrics["end_recovered"]) == (1.0, 0.0)
     assert metrics["distinct"] == 3 and metrics["valid"] == 1.0
+
+
+def test_field_path_metrics_see_a_blend_and_a_frame_out_of_range():
+    from latentsci.fields.domain import frame_path_metrics
+
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0, 1, (2, 2, 8, 8))
+    path = [(1 - t) * a + t * b for t in np.linspace(0, 1, 5)]
+    metrics = frame_path_metrics(path, {"low": [0.0, 0.0], "high": [1.0, 1.0]})
+    assert metrics["vrmse_monotonic"] == pytest.approx(1.0) and metrics["in_range"] == 1.0
+    assert metrics["vrmse_mid_start"] == pytest.approx(metrics["vrmse_mid_end"], rel=0.3)
+    path[2] = path[2] + np.where(np.arange(8) == 3, 2.0, 0.0)  # one column far above the range
+    assert frame_path_metrics(path, {"low": [0.0, 0.0], "high": [1.0, 1.0]})["in_range"] == 0.8
+    assert "in_range" not in frame_path_metrics(path, {})  # no training range known

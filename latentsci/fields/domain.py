@@ -62,8 +62,54 @@ def frame_strips(paths: list, path: Path) -> Path:
     return path
 
 
+RANGE_TRAJECTORIES = 64  # training trajectories read to find the frames' range
+RANGE_SLACK = 0.05  # share of the range a decoded value may stray beyond it and stay "in range"
+
+
+def training_range(store) -> dict:
+    """Per-channel min and max of the training frames a fields latent store was encoded from
+    (up to RANGE_TRAJECTORIES of them); empty when that field store is not there any more."""
+    from latentsci.fields.data.sources import open_fields
+
+    path, test_from = store.attrs.get("fields"), store.attrs.get("test_from")
+    try:
+        source = open_fields(path)
+    except Exception:  # moved or deleted: the range metric is left out, nothing else
+        return {}
+    frames = source.read(np.arange(min(int(test_from or source.shape[0]), RANGE_TRAJECTORIES)))
+    frames = np.moveaxis(frames, 2, 0).reshape(frames.shape[2], -1)
+    return {"low": np.nanmin(frames, axis=1).tolist(), "high": np.nanmax(frames, axis=1).tolist()}
+
+
+def frame_path_metrics(frames: list, context: dict) -> dict[str, float]:
+    """VRMSE of the middle frame to each decoded end, mean VRMSE between consecutive frames,
+    Spearman correlation of position with (VRMSE to the start - VRMSE to the end), and the
+    share of frames whose every value stays within the training range (plus RANGE_SLACK)."""
+    from scipy.stats import spearmanr
+
+    from latentsci.fields.metrics import vrmse
+
+    path = np.asarray(frames, dtype=np.float64)
+    to_start = vrmse(path, np.broadcast_to(path[0], path.shape)).mean(axis=-1)
+    to_end = vrmse(path, np.broadcast_to(path[-1], path.shape)).mean(axis=-1)
+    mid = len(path) // 2
+    gap = to_start - to_end
+    out = {"vrmse_mid_start": float(to_start[mid]), "vrmse_mid_end": float(to_end[mid]),
+           "vrmse_step": float(vrmse(path[1:], path[:-1]).mean()),
+           "vrmse_monotonic": (float(spearmanr(np.arange(len(path)), gap).statistic)
+                               if np.isfinite(gap).all() and np.ptp(gap) > 0 else float("nan"))}
+    if context.get("low") is not None:
+        low, high = np.asarray(context["low"]), np.asarray(context["high"])
+        slack = RANGE_SLACK * (high - low)
+        shape = (1, -1) + (1,) * (path.ndim - 2)
+        inside = ((path >= (low - slack).reshape(shape)) & (path <= (high + slack).reshape(shape)))
+        out["in_range"] = float(inside.reshape(len(path), -1).all(axis=1).mean())
+    return out
+
+
 FIELD_PIECES = DomainPieces(similarity=pattern_correlation,
                             similarity_name="pattern correlation (mean removed per frame)",
                             properties=field_statistics,
                             property_names=("mean_<channel>", "std_<channel>"),
-                            draw_paths=frame_strips)
+                            draw_paths=frame_strips, path_metrics=frame_path_metrics,
+                            path_context=training_range)

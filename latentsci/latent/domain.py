@@ -38,6 +38,10 @@ class DomainPieces:
     nearest_similarity: Callable[[Sequence[Any], Sequence[Any]], np.ndarray] | None = None
     # the items of a file a user hands in (molecules: SMILES of a .smi/.csv/.parquet file)
     read_items: Callable[[Path], list[Any]] | None = None
+    # metrics of one decoded path beyond the shared ones, given what path_context(store) found
+    # once per store (fields: VRMSE to each end, staying in the training frames' range)
+    path_metrics: Callable[[list[Any], dict], dict[str, float]] | None = None
+    path_context: Callable[[Any], dict] | None = None
 
 
 _PIECES: dict[str, DomainPieces] = {}

@@ -5,8 +5,9 @@ Per point: path, position, t, the decoded item (molecules: SMILES) and its prope
 its ends' ids, how many distinct items it visits, smoothness (mean similarity of consecutive
 decodes), monotonicity (Spearman correlation of position with similarity to each end: +1 towards
 the end, -1 away from the start), whether each end decodes back to its own item (where the store
-holds items), validity (share of points whose properties are defined), and the total variation of
-each property along the path.
+holds items), validity (share of points whose properties are defined), the total variation of
+each property along the path, and the domain's own metrics (fields: VRMSE to each end, staying in
+the training range; latentsci/fields/domain.py).
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ def _spearman(t: np.ndarray, values: np.ndarray) -> float:
 
 
 def path_metrics(items: list, ends: tuple, pieces: DomainPieces,
-                 props: dict[str, np.ndarray]) -> dict[str, float]:
-    """The metrics of one decoded path (`ends`: the items the store holds for its ends, or None)."""
+                 props: dict[str, np.ndarray], context: dict | None = None) -> dict[str, float]:
+    """The metrics of one decoded path (`ends`: the items the store holds for its ends, or None),
+    with the domain's own (`pieces.path_metrics`, given `context`) after the shared ones."""
     t = positions(len(items))
     sim = pieces.similarity(items, [items[0], items[-1]])
     consecutive = np.diag(pieces.similarity(items[:-1], items[1:]))
@@ -63,6 +65,8 @@ def path_metrics(items: list, ends: tuple, pieces: DomainPieces,
         out["start_recovered"], out["end_recovered"] = float(back[0]), float(back[1])
     for name, values in props.items():
         out[f"tv_{name}"] = float(np.nansum(np.abs(np.diff(values))))
+    if pieces.path_metrics is not None:
+        out.update(pieces.path_metrics(items, context or {}))
     return out
 
 
@@ -74,7 +78,8 @@ def _codec(store_path: str, model: str | None):
 
 
 def interpolation_block(block: tuple[int, int], store_path: str, model: str | None,
-                        start: np.ndarray, end: np.ndarray, steps: int, method: Method
+                        start: np.ndarray, end: np.ndarray, steps: int, method: Method,
+                        context: dict | None = None
                         ) -> tuple[list[dict], list[dict], list[np.ndarray]]:
     """A Ray task: paths start[a:b] -> end[a:b] decoded and scored (points, per-path rows, and
     the decoded frames of each path when items are arrays)."""
@@ -96,7 +101,7 @@ def interpolation_block(block: tuple[int, int], store_path: str, model: str | No
         items = list(codec.decode(path))
         props = pieces.properties(items)
         summaries.append({"path": a + n, "start_id": ids[rows0[n]], "end_id": ids[rows1[n]],
-                          **path_metrics(items, (items0[n], items1[n]), pieces, props)})
+                          **path_metrics(items, (items0[n], items1[n]), pieces, props, context)})
         textual = all(isinstance(i, str) for i in items)
         if not textual:
             frames.append(np.stack(items))
@@ -124,11 +129,13 @@ def interpolate_store(store, pairs: Pairs, steps: int, method: Method = "slerp",
         raise CodecError(f"{model}: not the codec that wrote {store.path} (its weights differ "
                          "from the ones the store records)")
 
+    pieces = domain_pieces(codec)
+    context = pieces.path_context(store) if pieces.path_context is not None else {}
     blocks = [(a, min(a + per_task, len(pairs))) for a in range(0, len(pairs), per_task)]
     parts = map_batches(interpolation_block, blocks, desc="interpolate", progress=progress,
                         weight=lambda blk: blk[1] - blk[0], store_path=str(store.path),
                         model=model, start=pairs.start, end=pairs.end, steps=steps,
-                        method=method)
+                        method=method, context=context)
     points = pd.DataFrame([p for part, _, _ in parts for p in part])
     paths = pd.DataFrame([s for _, part, _ in parts for s in part])
     frames = [f for _, _, part in parts for f in part]
