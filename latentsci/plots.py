@@ -86,3 +86,20 @@ def score_histograms(inside: dict[str, np.ndarray], sets: dict[str, dict[str, np
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def probe_chart(summary, path: Path) -> Path:
+    """One panel per probed set: each (features, model)'s mean score with its std over splits."""
+    sets = list(dict.fromkeys(summary["set"]))
+    fig, axes = plt.subplots(1, max(len(sets), 1), figsize=(3.4 * max(len(sets), 1), 3.0),
+                             squeeze=False)
+    for ax, name in zip(axes.flat, sets):
+        rows = summary[summary["set"] == name]
+        labels = [f"{f.split(' ')[0]}\n{m}" for f, m in zip(rows["features"], rows["model"])]
+        ax.bar(range(len(rows)), rows["mean"], yerr=rows["std"].fillna(0), capsize=3)
+        ax.set_xticks(range(len(rows)), labels, fontsize=7)
+        ax.set_title(f"{name} ({rows['metric'].iloc[0]})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

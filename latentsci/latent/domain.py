@@ -42,6 +42,11 @@ class DomainPieces:
     # once per store (fields: VRMSE to each end, staying in the training frames' range)
     path_metrics: Callable[[list[Any], dict], dict[str, float]] | None = None
     path_context: Callable[[Any], dict] | None = None
+    # what a probe compares latents with (molecules: ECFP4 bits; NaN rows for unreadable items)
+    baseline_features: Callable[[Sequence[Any]], np.ndarray] | None = None
+    baseline_name: str = ""
+    # the group of each item a probe's splits keep on one side (molecules: Murcko scaffold)
+    groups: Callable[[Sequence[Any]], np.ndarray] | None = None
 
 
 _PIECES: dict[str, DomainPieces] = {}

@@ -12,7 +12,7 @@ from rdkit.Chem import rdFingerprintGenerator
 
 from latentsci.latent.domain import DomainPieces
 from latentsci.molecules.chem import DESCRIPTOR_NAMES, Reject, describe
-from latentsci.molecules.chem.molecules import to_mol
+from latentsci.molecules.chem.molecules import murcko_scaffold, to_mol
 
 RADIUS, BITS = 2, 2048
 
@@ -86,6 +86,26 @@ def molecule_strips(paths: list[list[str]], path: Path) -> Path:
                          per_row=max(len(p) for p in paths))
 
 
+def ecfp4(smiles: Sequence[str]) -> np.ndarray:
+    """ECFP4 bits (Morgan radius 2, 2048 bits) as float32 rows; NaN rows for unreadable SMILES."""
+    out = np.full((len(smiles), BITS), np.nan, dtype=np.float32)
+    for i, fp in enumerate(_fingerprints(smiles)):
+        if fp is not None:
+            row = np.zeros(BITS, dtype=np.float32)
+            DataStructs.ConvertToNumpyArray(fp, row)
+            out[i] = row
+    return out
+
+
+def scaffolds(smiles: Sequence[str]) -> np.ndarray:
+    """Each molecule's Murcko scaffold (acyclic ones share ""; unreadable ones get their text)."""
+    out = []
+    for text in smiles:
+        mol = _mol(text)
+        out.append(f"unreadable:{text}" if isinstance(mol, Reject) else murcko_scaffold(mol))
+    return np.array(out, dtype=object)
+
+
 def read_molecules(path: Path) -> list[str]:
     """The SMILES of a .smi/.csv/.parquet file (a `smiles` column), unparsed."""
     from latentsci.molecules.ingest import read_smiles_file
@@ -98,4 +118,5 @@ MOLECULE_PIECES = DomainPieces(
     similarity_name=f"Tanimoto of Morgan fingerprints (radius {RADIUS}, {BITS} bits)",
     properties=molecule_properties, property_names=tuple(DESCRIPTOR_NAMES), item_column="smiles",
     draw_paths=molecule_strips, same=same_molecule, nearest_similarity=max_tanimoto,
-    read_items=read_molecules)
+    read_items=read_molecules, baseline_features=ecfp4,
+    baseline_name=f"ECFP4 (Morgan radius {RADIUS}, {BITS} bits)", groups=scaffolds)
