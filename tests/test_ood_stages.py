@@ -1,5 +1,6 @@
 """The OOD stages in a molecule pipeline on the shipped model (a `codec` stage, no training):
-ingest, encode, fit a detector with a shifted set, sample, gate the samples."""
+ingest, encode, fit a detector with a shifted set, sample, gate the samples; and the structure
+stage (clusters, MIG/DCI) on the same store."""
 
 import json
 import subprocess
@@ -61,6 +62,13 @@ def _pipeline(tmp_path, extra: str = "") -> str:
         [stages.gate]
         kind = "ood_gate"
         needs = ["ood", "sample"]
+
+        [stages.structure]
+        kind = "structure"
+        needs = ["encode"]
+        classes = "groups"
+        top_classes = 4
+        factors = ["logp", "qed", "heavy_atoms"]
     """)
 
 
@@ -99,6 +107,12 @@ def test_ood_stages_fit_report_and_gate(ray_cluster, tmp_path):
     client = MlflowClient(tracking_uri=f"sqlite:///{run_dir}/mlflow.db")
     logged = {a.path for a in client.list_artifacts(stages["ood"]["mlflow_run_id"])}
     assert {"ood_report.csv", "ood_scores.png", "detector.json"} <= logged
+    # the same store judged by scaffold clusters (latents beside ECFP4) and property factors
+    structure = stages["structure"]["metrics"]
+    assert structure["latent_classes"] == structure["baseline_classes"] == 4
+    assert -1 <= structure["latent_ari"] <= 1 and 0 <= structure["mig"] <= 1
+    assert {"mig_logp", "mig_qed", "dci_disentanglement", "dci_completeness"} <= set(structure)
+    assert structure["dci_informativeness"] > 0.3  # properties are readable off the latents
     # the same run folder: a fit_on naming no needed stage fails there in one line
     again, _ = _run(tmp_path, _pipeline(tmp_path, 'fit_on = "encode_zinc"'), ray_cluster)
     assert again.returncode != 0 and "Traceback" not in again.stderr

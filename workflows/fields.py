@@ -18,7 +18,8 @@ Story of a run, one stage kind per step (each lives in `latentsci.fields.stages`
    forcing, presets) encoded by the same codec (reads `store`s, gives `detector`); `ood_gate`
    keeps or rejects a store's rows with it.
 `probe` reads properties off frozen latents with ridge/logistic and MLP models over
-group-aware splits, next to the domain's baseline features.
+group-aware splits, next to the domain's baseline features; `structure` scores how the latents
+cluster by known classes (k-means ARI, silhouettes) and their MIG/DCI against known factors.
 A `codec` stage hands an autoencoder trained elsewhere to the stages that read a `codec`.
 """
 
@@ -35,11 +36,13 @@ from latentsci.latent.stages.codec import CODEC
 from latentsci.latent.stages.interpolate import INTERPOLATE
 from latentsci.latent.stages.ood import OOD_FIT, OOD_GATE
 from latentsci.latent.stages.probe import PROBE
+from latentsci.latent.stages.structure import STRUCTURE
 from latentsci.pipeline.driver import main
 from latentsci.pipeline.stage import stage_kinds
 
 STAGES = stage_kinds(SIMULATE, IMPORT_FIELDS, TRAIN_AUTOENCODER, ENCODE, TRAIN_SURROGATE, EVALUATE,
-                     INTERPOLATE, CODEC, OOD_FIT, OOD_GATE, PROBE)
+                     INTERPOLATE, CODEC, OOD_FIT, OOD_GATE, PROBE,
+                     STRUCTURE)
 
 if __name__ == "__main__":
     sys.exit(main(STAGES, prog="python -m workflows.fields"))

@@ -19,7 +19,8 @@ Story of a run, one stage kind per step (each lives in `latentsci.molecules.stag
    reports how it separates held-out molecules from shifted sets (reads `store`s, gives
    `detector`); `ood_gate` keeps or rejects samples with it (reads `detector` and `samples`).
 `probe` reads properties off frozen latents with ridge/logistic and MLP models over
-group-aware splits, next to the domain's baseline features.
+group-aware splits, next to the domain's baseline features; `structure` scores how the latents
+cluster by known classes (k-means ARI, silhouettes) and their MIG/DCI against known factors.
 A `codec` stage hands a model trained elsewhere (the shipped one, another run's) to the stages
 that read a `codec`, in place of `train`.
 """
@@ -32,6 +33,7 @@ from latentsci.latent.stages.codec import CODEC
 from latentsci.latent.stages.interpolate import INTERPOLATE
 from latentsci.latent.stages.ood import OOD_FIT, OOD_GATE
 from latentsci.latent.stages.probe import PROBE
+from latentsci.latent.stages.structure import STRUCTURE
 from latentsci.molecules.stages.encode import ENCODE
 from latentsci.molecules.stages.evaluate import EVALUATE
 from latentsci.molecules.stages.fingerprints import FINGERPRINTS
@@ -42,7 +44,8 @@ from latentsci.pipeline.driver import main
 from latentsci.pipeline.stage import stage_kinds
 
 STAGES = stage_kinds(INGEST, FINGERPRINTS, TRAIN, CODEC, ENCODE, SAMPLE, EVALUATE,
-                     INTERPOLATE, OOD_FIT, OOD_GATE, PROBE)
+                     INTERPOLATE, OOD_FIT, OOD_GATE, PROBE,
+                     STRUCTURE)
 
 if __name__ == "__main__":
     sys.exit(main(STAGES, prog="python -m workflows.molecules"))
