@@ -129,3 +129,14 @@ def test_cli_fits_scores_and_reports(fitted, tmp_path):
     assert table["combined"]["outside"] == 21 and table["combined"]["unencodable_outside"] == 1
     missing = run("ood", "score", "--detector", str(tmp_path), "--smiles", str(tmp_path / "far.smi"))
     assert missing.returncode == 2 and "not an OOD detector" in missing.stderr
+
+
+def test_max_tanimoto_fanned_out_on_ray_matches_one_process(ray_cluster):
+    from latentsci.molecules.domain import max_tanimoto
+
+    smiles = (shipped_model_dir() / "heldout_sample.smi").read_text().split()
+    queries, reference = smiles[:60] + ["C1CC("], smiles[100:300]
+    one = max_tanimoto(queries, reference, per_task=10**6)
+    fanned = max_tanimoto(queries, reference, per_task=7)  # 9 Ray tasks
+    np.testing.assert_array_equal(one, fanned)
+    assert np.isnan(fanned[-1]) and np.all((fanned[:-1] > 0) & (fanned[:-1] <= 1))

@@ -149,6 +149,21 @@ def test_knn_standardised_matches_numpy_on_the_transformed_rows(filled):
         top_k(store, queries, k=5, standardise=(shift, -scale))
 
 
+def test_knn_in_small_query_chunks_gives_the_same_answer(filled, monkeypatch):
+    import latentsci.store.neighbours as neighbours
+
+    store, z, _, _ = filled
+    queries = z[::37] + 0.01
+    whole = top_k(store, queries, k=6, metric="euclidean", exclude_rows=np.arange(len(z))[::37])
+    monkeypatch.setattr(neighbours, "SCORES_PER_CHUNK", 300)  # a few queries per chunk
+    chunked = top_k(store, queries, k=6, metric="euclidean", exclude_rows=np.arange(len(z))[::37])
+    np.testing.assert_array_equal(whole[0], chunked[0])
+    np.testing.assert_allclose(whole[1], chunked[1])
+    assert not (whole[0] == np.arange(len(z))[::37][:, None]).any()  # each query's own row left out
+    empty = top_k(store, np.zeros((0, z.shape[1])), k=3)
+    assert empty[0].shape == (0, 3)
+
+
 def test_knn_of_id_excludes_itself(filled):
     store, z, _, _ = filled
     frame = query(store, knn_of="m42", k=3, metric="euclidean")

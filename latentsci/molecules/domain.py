@@ -44,15 +44,41 @@ def tanimoto(a: Sequence[str], b: Sequence[str]) -> np.ndarray:
     return out
 
 
-def max_tanimoto(smiles: Sequence[str], reference: Sequence[str]) -> np.ndarray:
-    """The largest Tanimoto similarity of each molecule to the reference molecules (RDKit's bulk
-    similarity, one query at a time, so memory stays at one row)."""
-    targets = [f for f in _fingerprints(reference) if f is not None]
-    out = np.full(len(smiles), np.nan)
-    for i, fp in enumerate(_fingerprints(smiles)):
+PER_TASK = 1000  # queries per Ray task of max_tanimoto
+
+
+def _max_against(fingerprints: list, targets: list) -> np.ndarray:
+    """The largest Tanimoto similarity of each fingerprint to the targets (NaN for None)."""
+    out = np.full(len(fingerprints), np.nan)
+    for i, fp in enumerate(fingerprints):
         if fp is not None and targets:
             out[i] = max(DataStructs.BulkTanimotoSimilarity(fp, targets))
     return out
+
+
+def max_tanimoto_block(smiles: list[str], reference: list[bytes]) -> np.ndarray:
+    """Ray task: max_tanimoto of a block of queries against reference fingerprints sent as
+    RDKit's binary form (rebuilt here, cheaper than re-parsing the reference SMILES)."""
+    targets = [DataStructs.ExplicitBitVect(b) for b in reference]
+    return _max_against(_fingerprints(smiles), targets)
+
+
+def max_tanimoto(smiles: Sequence[str], reference: Sequence[str],
+                 per_task: int = PER_TASK) -> np.ndarray:
+    """The largest Tanimoto similarity of each molecule to the reference molecules (RDKit's bulk
+    similarity, one query at a time, so memory stays at one row), fanned out over Ray tasks of
+    `per_task` queries when Ray is running and there is more than one task's worth."""
+    import ray
+
+    targets = [f for f in _fingerprints(reference) if f is not None]
+    if len(smiles) <= per_task or not ray.is_initialized():
+        return _max_against(_fingerprints(smiles), targets)
+    from latentsci.runtime import map_batches
+
+    blocks = [list(smiles[a : a + per_task]) for a in range(0, len(smiles), per_task)]
+    parts = map_batches(max_tanimoto_block, blocks, desc="max Tanimoto",
+                        reference=[f.ToBinary() for f in targets])
+    return np.concatenate(parts)
 
 
 def _canonical(text) -> str | None:

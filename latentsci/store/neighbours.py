@@ -11,6 +11,7 @@ from latentsci.errors import StoreError
 
 Metric = Literal["cosine", "euclidean"]
 REFINE_SPARE = 8
+SCORES_PER_CHUNK = 1 << 25  # query x row distances held at once (128 MiB of float32)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -64,6 +65,8 @@ def top_k(store, queries: np.ndarray, k: int, metric: Metric = "cosine",
     pool_size = store.n_rows if allowed is None else int(np.count_nonzero(allowed))
     k = min(k, pool_size - (0 if exclude_rows is None else 1))
     spare = min(k + REFINE_SPARE, store.n_rows)  # extra candidates re-ranked exactly at the end
+    if len(queries) == 0:
+        return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
     best_d = np.full((len(queries), 0), np.inf, dtype=np.float32)
     best_i = np.zeros((len(queries), 0), dtype=np.int64)
     grid = store.grid
@@ -74,15 +77,30 @@ def top_k(store, queries: np.ndarray, k: int, metric: Metric = "cosine",
             start, z = pending.result()
             if block + 1 < grid.n_blocks:
                 pending = pool.submit(read, block + 1)
-            dist = _block_scores(z, queries, metric).astype(np.float32)
-            if allowed is not None:
-                dist[:, ~allowed[start : start + len(z)]] = np.inf
-            if exclude_rows is not None:
-                for q, row in enumerate(exclude_rows):
-                    if start <= row < start + len(z):
-                        dist[q, row - start] = np.inf
-            best_d, best_i = _merge(best_d, best_i, dist, start, spare)
+            blocked = None if allowed is None else ~allowed[start : start + len(z)]
+            step = max(1, SCORES_PER_CHUNK // max(len(z), 1))
+            merged = [_merge(best_d[a : a + step], best_i[a : a + step],
+                             _chunk_scores(z, queries, a, step, metric, blocked, exclude_rows,
+                                           start), start, spare)
+                      for a in range(0, len(queries), step)]
+            best_d = np.concatenate([m[0] for m in merged])
+            best_i = np.concatenate([m[1] for m in merged])
     return _refine(store, queries, best_i, best_d, k, metric, affine)
+
+
+def _chunk_scores(z: np.ndarray, queries: np.ndarray, a: int, step: int, metric: Metric,
+                  blocked: np.ndarray | None, exclude_rows: np.ndarray | None,
+                  start: int) -> np.ndarray:
+    """Distances of queries[a:a+step] to a block's rows, masked rows and excluded ids at +inf
+    (queries go in chunks so 100k of them against a large shard stay within memory)."""
+    dist = _block_scores(z, queries[a : a + step], metric).astype(np.float32)
+    if blocked is not None:
+        dist[:, blocked] = np.inf
+    if exclude_rows is not None:
+        for q, row in enumerate(exclude_rows[a : a + step]):
+            if start <= row < start + len(z):
+                dist[q, row - start] = np.inf
+    return dist
 
 
 def _affine(standardise: tuple[np.ndarray, np.ndarray] | None, dim: int):
@@ -98,17 +116,22 @@ def _affine(standardise: tuple[np.ndarray, np.ndarray] | None, dim: int):
 def _refine(store, queries: np.ndarray, candidates: np.ndarray, scanned: np.ndarray, k: int,
             metric: Metric, affine) -> tuple[np.ndarray, np.ndarray]:
     """Exact distances of the scan's candidates, computed directly (no |x|^2 - 2xq + |q|^2
-    cancellation), keeping the k nearest."""
+    cancellation), keeping the k nearest; every candidate row is read once, in one sorted read."""
+    finite = np.isfinite(scanned)  # excluded rows were scanned as +inf
+    wanted = np.unique(candidates[finite])
+    vectors = affine(store.vectors(wanted)).astype(np.float64)
+    if metric == "cosine":
+        vectors = _unit(vectors)
+    where = np.clip(np.searchsorted(wanted, candidates), 0, max(len(wanted) - 1, 0))
+    step = max(1, SCORES_PER_CHUNK // max(candidates.shape[1] * store.dim, 1))
     rows, dists = [], []
-    for query, cand, scan in zip(queries, candidates, scanned):
-        cand = cand[np.isfinite(scan)]  # excluded rows were scanned as +inf
-        vecs = affine(store.vectors(cand)).astype(np.float64)
-        q = query.astype(np.float64)
-        if metric == "cosine":
-            d = 1.0 - _unit(vecs) @ q
-        else:
-            d = np.linalg.norm(vecs - q, axis=1)
-        order = np.argsort(d, kind="stable")[:k]
-        rows.append(cand[order])
-        dists.append(d[order])
-    return np.asarray(rows, dtype=np.int64), np.asarray(dists, dtype=np.float32)
+    for a in range(0, len(queries), step):
+        vecs = vectors[where[a : a + step]]  # (queries, candidates, dim)
+        q = queries[a : a + step].astype(np.float64)[:, None, :]
+        d = (1.0 - np.einsum("qcd,qd->qc", vecs, q[:, 0]) if metric == "cosine"
+             else np.linalg.norm(vecs - q, axis=2))
+        d[~finite[a : a + step]] = np.inf
+        order = np.argsort(d, axis=1, kind="stable")[:, :k]
+        rows.append(np.take_along_axis(candidates[a : a + step], order, axis=1))
+        dists.append(np.take_along_axis(d, order, axis=1))
+    return np.concatenate(rows).astype(np.int64), np.concatenate(dists).astype(np.float32)
