@@ -182,3 +182,24 @@ def test_solver_configs_refuse_frames_between_steps_and_uneven_subsampling():
         GrayScottConfig(warmup=0.5)
     with pytest.raises(ValueError, match="unknown Gray-Scott preset 'a,b'"):
         GrayScottConfig(presets=["a,b"])
+
+
+def test_forcing_amplitudes_cycle_per_trajectory_and_are_recorded(ray_cluster, tmp_path):
+    from latentsci.fields.data.sources import open_fields
+    from latentsci.fields.solvers.simulate import simulate_to_zarr
+
+    config = NavierStokesConfig(resolution=16, t_final=1.0, frames=2, dt=0.05,
+                                viscosity=[1e-2, 1e-3], forcing_amplitude=[0.05, 0.1, 0.2])
+    assert simulate_to_zarr(tmp_path / "ns.zarr", "navier_stokes", config, trajectories=6,
+                            per_task=3, seed=1, attrs={}) == []
+    source = open_fields(tmp_path / "ns.zarr")
+    # cycled like viscosity: (2 x 3) coprime lengths give every pair over 6 trajectories
+    np.testing.assert_allclose(source.parameters["forcing_amplitude"], [0.05, 0.1, 0.2] * 2)
+    pairs = set(zip(source.parameters["viscosity"], source.parameters["forcing_amplitude"]))
+    assert len(pairs) == 6
+    # each trajectory is the solve with its own amplitude alone
+    one = NavierStokesConfig(resolution=16, t_final=1.0, frames=2, dt=0.05, viscosity=[1e-3],
+                             forcing_amplitude=0.2)
+    alone = simulate_navier_stokes(one, [1 + 5], [1e-3]).numpy()
+    np.testing.assert_allclose(source.read(np.array([5])), alone, rtol=0,
+                               atol=1e-5 * np.abs(alone).max())

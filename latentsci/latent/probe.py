@@ -4,7 +4,7 @@ Murcko scaffolds, so no scaffold is on both sides; fields: trajectories).
 
 Regression targets: ridge (alpha chosen by leave-one-out CV) and a one-hidden-layer MLP, scored by
 RMSE on the test side. Classification: logistic regression and an MLP classifier, by ROC-AUC.
-Features are standardised on the training side. Rows whose features or target are not finite
+Features are standardised on the training side, except bit vectors. Rows whose features or target are not finite
 (items the codec could not encode) are left out and counted.
 """
 
@@ -19,8 +19,9 @@ Task = Literal["regression", "classification"]
 MODELS = {"regression": ("ridge", "mlp"), "classification": ("logistic", "mlp")}
 
 
-def _model(task: Task, name: str, seed: int):
-    """A fresh scikit-learn pipeline: standardise, then the named model."""
+def _model(task: Task, name: str, seed: int, scale: bool = True):
+    """A fresh scikit-learn pipeline: standardise (not bit vectors: a rare bit would become a
+    huge value), then the named model."""
     from sklearn.linear_model import LogisticRegression, RidgeCV
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import make_pipeline
@@ -32,7 +33,12 @@ def _model(task: Task, name: str, seed: int):
             ("regression", "mlp"): lambda: MLPRegressor(**mlp),
             ("classification", "logistic"): lambda: LogisticRegression(C=0.1, max_iter=3000),
             ("classification", "mlp"): lambda: MLPClassifier(**mlp)}[(task, name)]()
-    return make_pipeline(StandardScaler(), head)
+    return make_pipeline(StandardScaler(), head) if scale else make_pipeline(head)
+
+
+def _binary(x: np.ndarray) -> bool:
+    """Whether every value is 0 or 1 (fingerprint bits)."""
+    return bool(np.isin(x, (0.0, 1.0)).all())
 
 
 def _score(task: Task, model, x: np.ndarray, y: np.ndarray) -> float:
@@ -78,8 +84,9 @@ def run_probe(features: dict[str, np.ndarray], y: np.ndarray, task: Task, groups
     for split, (train, test) in enumerate(group_splits(groups, n_splits, test_share, seed)):
         for name, x in features.items():
             x = x[ok]
+            scale = not _binary(x)
             for model_name in MODELS[task]:
-                model = _model(task, model_name, seed + split).fit(x[train], y[train])
+                model = _model(task, model_name, seed + split, scale).fit(x[train], y[train])
                 rows.append({"features": name, "model": model_name, "split": split,
                              "metric": "rmse" if task == "regression" else "roc_auc",
                              "value": _score(task, model, x[test], y[test]),

@@ -31,7 +31,8 @@ class NavierStokesConfig(BaseModel):
     save_initial: bool = True  # also store w(t=0) as frame 0
     alpha: float = 2.5
     tau: float = 7.0
-    forcing_amplitude: float = 0.1
+    # a in a (sin 2pi(x+y) + cos 2pi(x+y)); a list is cycled over trajectories like viscosity
+    forcing_amplitude: float | list[float] = 0.1
     double: bool = False  # float64 arithmetic (tests); float32 is the FNO data's precision
 
     @model_validator(mode="after")
@@ -114,17 +115,30 @@ def solve_vorticity(w0: torch.Tensor, forcing: torch.Tensor | None, viscosity: t
     return out
 
 
+def amplitudes(config: NavierStokesConfig, indices: list[int]) -> list[float]:
+    """The forcing amplitude of each trajectory (a list in the config is cycled over them)."""
+    given = config.forcing_amplitude
+    values = given if isinstance(given, list) else [given]
+    return [float(values[i % len(values)]) for i in indices]
+
+
 def simulate_navier_stokes(config: NavierStokesConfig, seeds: list[int],
-                           viscosities: list[float], device: str = "cpu") -> torch.Tensor:
-    """Trajectories (batch, time, 1, x, y) from GRF initial conditions seeded per trajectory."""
+                           viscosities: list[float], device: str = "cpu",
+                           forcing: list[float] | None = None) -> torch.Tensor:
+    """Trajectories (batch, time, 1, x, y) from GRF initial conditions seeded per trajectory,
+    each with its viscosity and (when `forcing` is given) its forcing amplitude."""
     real = torch.float64 if config.double else torch.float32
     n = config.resolution
     w0 = torch.cat([gaussian_random_field(1, n, config.alpha, config.tau,
                                           torch.Generator().manual_seed(s), real) for s in seeds])
     w0 = w0.to(device)
-    forcing = kolmogorov_forcing(n, config.forcing_amplitude, real)
+    forcing = forcing or amplitudes(config, list(range(len(seeds))))
+    if len(set(forcing)) == 1:  # one field for the whole batch, as before per-trajectory forcing
+        field = kolmogorov_forcing(n, forcing[0], real)
+    else:
+        field = torch.stack([kolmogorov_forcing(n, a, real) for a in forcing])
     s = config.subsample
-    w = solve_vorticity(w0, forcing, torch.tensor(viscosities), config.dt, config.t_final,
+    w = solve_vorticity(w0, field, torch.tensor(viscosities), config.dt, config.t_final,
                         config.frames, subsample=s)
     if config.save_initial:
         w = torch.cat([w0[:, None, ::s, ::s], w], dim=1)

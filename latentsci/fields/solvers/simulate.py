@@ -18,7 +18,8 @@ from pydantic import BaseModel
 from latentsci.errors import ClusterError
 from latentsci.fields.data.writer import create_field_store, write_block
 from latentsci.fields.solvers.gray_scott import GrayScottConfig, feed_kill, simulate_gray_scott
-from latentsci.fields.solvers.navier_stokes import NavierStokesConfig, simulate_navier_stokes
+from latentsci.fields.solvers.navier_stokes import (NavierStokesConfig, amplitudes,
+                                                   simulate_navier_stokes)
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,13 @@ def _ns_times(config: NavierStokesConfig) -> np.ndarray:
 
 
 def _ns_run(config: NavierStokesConfig, indices: list[int], seed: int = 0, device: str = "cpu"):
-    """Trajectories `indices` (seeded by seed + index), viscosities cycled over indices."""
+    """Trajectories `indices` (seeded by seed + index), viscosities and forcing amplitudes
+    cycled over indices."""
     viscosity = [config.viscosity[i % len(config.viscosity)] for i in indices]
-    fields = simulate_navier_stokes(config, [seed + i for i in indices], viscosity, device)
-    return fields, {"viscosity": viscosity}
+    forcing = amplitudes(config, indices)
+    fields = simulate_navier_stokes(config, [seed + i for i in indices], viscosity, device,
+                                    forcing)
+    return fields, {"viscosity": viscosity, "forcing_amplitude": forcing}
 
 
 def _gs_run(config: GrayScottConfig, indices: list[int], seed: int = 0, device: str = "cpu"):
@@ -55,7 +59,7 @@ def _gs_run(config: GrayScottConfig, indices: list[int], seed: int = 0, device: 
 
 
 GENERATORS: dict[str, Generator] = {
-    "navier_stokes": Generator(NavierStokesConfig, ["vorticity"], ["viscosity"], _ns_times,
+    "navier_stokes": Generator(NavierStokesConfig, ["vorticity"], ["viscosity", "forcing_amplitude"], _ns_times,
                                _ns_run, lambda c: c.resolution // c.subsample),
     "gray_scott": Generator(GrayScottConfig, ["u", "v"], ["F", "k"],
                             lambda c: c.warmup + c.t_final * np.arange(1, c.frames + 1) / c.frames,
