@@ -46,15 +46,14 @@ def training_curves(history: list[dict], keys: list[str], path: Path) -> Path:
     return path
 
 
-def metric_histograms(frame, columns: list[str], path: Path, title: str = "") -> Path:
-    """One histogram panel per numeric column of a table (NaN left out)."""
-    columns = [c for c in columns if c in frame and np.isfinite(frame[c].astype(float)).any()]
-    fig, axes = plt.subplots(1, max(len(columns), 1), figsize=(3.2 * max(len(columns), 1), 2.8),
-                             squeeze=False)
-    for ax, name in zip(axes.flat, columns):
-        values = frame[name].astype(float)
-        ax.hist(values[np.isfinite(values)], bins=20)
-        ax.set_title(name)
+def _panels(count: int, width: float = 3.4, height: float = 3.0):
+    """A figure with one row of `count` panels (at least one)."""
+    n = max(count, 1)
+    return plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+
+
+def _save(fig, path: Path, title: str = "") -> Path:
+    """Title, lay out, write and close a figure."""
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -63,13 +62,23 @@ def metric_histograms(frame, columns: list[str], path: Path, title: str = "") ->
     return path
 
 
+def metric_histograms(frame, columns: list[str], path: Path, title: str = "") -> Path:
+    """One histogram panel per numeric column of a table (NaN left out)."""
+    columns = [c for c in columns if c in frame and np.isfinite(frame[c].astype(float)).any()]
+    fig, axes = _panels(len(columns), 3.2, 2.8)
+    for ax, name in zip(axes.flat, columns):
+        values = frame[name].astype(float)
+        ax.hist(values[np.isfinite(values)], bins=20)
+        ax.set_title(name)
+    return _save(fig, path, title)
+
+
 def score_histograms(inside: dict[str, np.ndarray], sets: dict[str, dict[str, np.ndarray]],
                      path: Path, title: str = "") -> Path:
     """One panel per score: the in-distribution histogram against each other set's (densities;
     +inf, the items a codec could not read, left out of the bars)."""
     names = list(inside)
-    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(3.4 * max(len(names), 1), 3.0),
-                             squeeze=False)
+    fig, axes = _panels(len(names))
     for ax, name in zip(axes.flat, names):
         groups = {"in-distribution": inside[name],
                   **{s: v[name] for s, v in sets.items() if name in v}}
@@ -80,26 +89,17 @@ def score_histograms(inside: dict[str, np.ndarray], sets: dict[str, dict[str, np
                     label=label, histtype="stepfilled")
         ax.set_title(name)
     axes.flat[0].legend(fontsize=6)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, title)
 
 
 def probe_chart(summary, path: Path) -> Path:
     """One panel per probed set: each (features, model)'s mean score with its std over splits."""
     sets = list(dict.fromkeys(summary["set"]))
-    fig, axes = plt.subplots(1, max(len(sets), 1), figsize=(3.4 * max(len(sets), 1), 3.0),
-                             squeeze=False)
+    fig, axes = _panels(len(sets))
     for ax, name in zip(axes.flat, sets):
         rows = summary[summary["set"] == name]
         labels = [f"{f.split(' ')[0]}\n{m}" for f, m in zip(rows["features"], rows["model"])]
         ax.bar(range(len(rows)), rows["mean"], yerr=rows["std"].fillna(0), capsize=3)
         ax.set_xticks(range(len(rows)), labels, fontsize=7)
         ax.set_title(f"{name} ({rows['metric'].iloc[0]})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
