@@ -152,3 +152,24 @@ def test_field_path_metrics_see_a_blend_and_a_frame_out_of_range():
     path[2] = path[2] + np.where(np.arange(8) == 3, 2.0, 0.0)  # one column far above the range
     assert frame_path_metrics(path, {"low": [0.0, 0.0], "high": [1.0, 1.0]})["in_range"] == 0.8
     assert "in_range" not in frame_path_metrics(path, {})  # no training range known
+
+
+def test_a_model_that_did_not_write_the_store_is_refused_before_any_task(store_path, tmp_path):
+    import shutil
+
+    import torch
+
+    from latentsci.latent.codec import CodecError
+
+    store = LatentStore.open(store_path)
+    copy = tmp_path / "retrained"  # the shipped model with one weight changed
+    shutil.copytree(shipped_model_dir(), copy)
+    state = torch.load(copy / "model.pt", weights_only=True)
+    first = next(iter(state))
+    state[first] = state[first] + 1.0
+    torch.save(state, copy / "model.pt")
+    pairs = random_pairs(candidate_rows(store), 2)
+    with pytest.raises(CodecError, match="not the codec that wrote .* weights differ"):
+        interpolate_store(store, pairs, 3, model=str(copy))
+    with pytest.raises(StoreError, match="--where \"id == 'nope'\" matches no row"):
+        candidate_rows(store, "id == 'nope'")
