@@ -63,6 +63,13 @@ def _pipeline(tmp_path, extra: str = "") -> str:
         kind = "ood_gate"
         needs = ["ood", "sample"]
 
+        [stages.interpolate]
+        kind = "interpolate"
+        needs = ["encode", "ood"]
+        random = 4
+        steps = 3
+        strips = 0
+
         [stages.structure]
         kind = "structure"
         needs = ["encode"]
@@ -107,6 +114,12 @@ def test_ood_stages_fit_report_and_gate(ray_cluster, tmp_path):
     client = MlflowClient(tracking_uri=f"sqlite:///{run_dir}/mlflow.db")
     logged = {a.path for a in client.list_artifacts(stages["ood"]["mlflow_run_id"])}
     assert {"ood_report.csv", "ood_scores.png", "detector.json"} <= logged
+    # with the detector in its needs, every interpolation point has its OOD score
+    points = pd.read_parquet(stages["interpolate"]["outputs"]["interpolation"])
+    paths = pd.read_parquet(stages["interpolate"]["outputs"]["paths"])
+    assert len(points) == 12 and points["ood_score"].between(0, 1).all()
+    assert paths["max_ood"].tolist() == points.groupby("path")["ood_score"].max().tolist()
+    assert paths["kept"].between(0, 1).all()
     # the same store judged by scaffold clusters (latents beside ECFP4) and property factors
     structure = stages["structure"]["metrics"]
     assert structure["latent_classes"] == structure["baseline_classes"] == 4

@@ -25,7 +25,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     """Decode paths between pairs of a store's latents and score them; write points and paths."""
     import pandas as pd
 
-    from latentsci.latent.interpolation import interpolate_store, summary, write_interpolation
+    from latentsci.latent.interpolation import (interpolate_store, score_points, summary,
+                                                write_interpolation)
     from latentsci.runtime import show_progress
     from latentsci.store import LatentStore
 
@@ -36,6 +37,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     pairs = _pairs(args, store)
     result = on_ray(args.address, lambda: interpolate_store(
         store, pairs, args.steps, args.method, args.model, args.per_task, show_progress()))
+    if args.detector is not None:
+        result = on_ray(args.address, lambda: score_points(
+            result, store, pairs, args.steps, args.method, args.detector, args.model))
     written = write_interpolation(result, args.out)
     said = f"wrote {len(result.points)} points of {len(result.paths)} paths to {args.out}"
     if pairs.rejects:
@@ -76,6 +80,8 @@ def add_verbs(verbs) -> None:
                     "beside it, NAME.paths.parquet)")
     ip.add_argument("--seed", type=int, default=0)
     ip.add_argument("--per-task", type=int, default=64, help="pairs per Ray task (default 64)")
+    ip.add_argument("--detector", type=Path, metavar="DIR",
+                    help="a saved OOD detector (latentsci ood fit): each point's OOD score too")
     ray_address_flag(ip)
     _ood_verbs(verbs)
 

@@ -6,7 +6,8 @@ its ends' ids, how many distinct items it visits, smoothness (mean similarity of
 decodes), monotonicity (Spearman correlation of position with similarity to each end: +1 towards
 the end, -1 away from the start), whether each end decodes back to its own item (where the store
 holds items), validity (share of points whose properties are defined), the total variation of
-each property along the path, and the domain's own metrics (fields: VRMSE to each end, staying in
+each property along the path, with a detector each point's OOD score (`score_points`), and the
+domain's own metrics (fields: VRMSE to each end, staying in
 the training range; latentsci/fields/domain.py).
 """
 
@@ -140,6 +141,26 @@ def interpolate_store(store, pairs: Pairs, steps: int, method: Method = "slerp",
     paths = pd.DataFrame([s for _, part, _ in parts for s in part])
     frames = [f for _, _, part in parts for f in part]
     return Interpolation(points, paths, np.stack(frames) if frames else None, codec.kind)
+
+
+def score_points(result: Interpolation, store, pairs: Pairs, steps: int, method: Method,
+                 detector_folder: Path, model: str | None = None) -> Interpolation:
+    """Add each point's OOD score and verdict (the latent detectors, on the path's z rows) and
+    per path the largest score and the share of points kept, with a saved detector checked
+    against the codec the paths were decoded with."""
+    from latentsci.latent.ood_files import check_detector, open_detector
+    from latentsci.latent.ood_fit import gate
+
+    detector, fitted_on, _ = open_detector(detector_folder)
+    codec = _codec(str(store.path), model)
+    check_detector(detector, detector_folder, codec, store)
+    z = interpolate(store.vectors(pairs.start), store.vectors(pairs.end), steps, method)
+    verdict = gate(detector, fitted_on, codec, z=z.reshape(-1, z.shape[-1]))
+    points = result.points.assign(ood_score=verdict.score, ood_keep=verdict.keep)
+    per_path = points.groupby("path").agg(max_ood=("ood_score", "max"),
+                                          kept=("ood_keep", "mean"))
+    paths = result.paths.merge(per_path, left_on="path", right_index=True, how="left")
+    return Interpolation(points, paths, result.frames, result.kind)
 
 
 def summary(result: Interpolation) -> dict[str, float]:

@@ -1,8 +1,10 @@
 """The `interpolate` stage: paths between pairs of a latent store's rows, decoded through its
-codec across Ray tasks and scored (points, per-path metrics, strips and histograms)."""
+codec across Ray tasks and scored (points, per-path metrics, strips and histograms); with an
+`ood_fit` stage in its needs, every point's OOD score too."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -68,7 +70,8 @@ def interpolate(config: InterpolateConfig, ctx: StageContext) -> StageResult:
     import pandas as pd
 
     from latentsci.latent.domain import domain_pieces
-    from latentsci.latent.interpolation import interpolate_store, summary, write_interpolation
+    from latentsci.latent.interpolation import (interpolate_store, score_points, summary,
+                                                write_interpolation)
     from latentsci.store import LatentStore
 
     store = LatentStore.open(ctx.output("store"))
@@ -76,6 +79,9 @@ def interpolate(config: InterpolateConfig, ctx: StageContext) -> StageResult:
     pairs = _pairs(config, store)
     result = interpolate_store(store, pairs, config.steps, config.method, model,
                                config.per_task, ctx.progress)
+    if ctx.givers("detector"):
+        result = score_points(result, store, pairs, config.steps, config.method,
+                              Path(ctx.output("detector")), model)
     wants = ".zarr" if result.frames is not None else ".parquet"
     written = write_interpolation(result, ctx.out_dir / f"interpolation{wants}")
     rejects = ctx.out_dir / "rejects.csv"
@@ -90,5 +96,5 @@ def interpolate(config: InterpolateConfig, ctx: StageContext) -> StageResult:
 
 
 INTERPOLATE = Stage("interpolate", InterpolateConfig, interpolate,
-                    reads={"store": ONE, "codec": OPTIONAL},
+                    reads={"store": ONE, "codec": OPTIONAL, "detector": OPTIONAL},
                     gives=("interpolation", "paths", "rejects"))
