@@ -45,8 +45,10 @@ def _ray(workers: int) -> None:
     ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
 
 
-def _numpy_knn(x: np.ndarray, q: np.ndarray, k: int, chunk: int = 2048) -> np.ndarray:
-    """k-th neighbour distance of each query by brute force in memory."""
+def _numpy_knn(x: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
+    """k-th neighbour distance of each query by brute force in memory (query chunks of at most
+    2^27 distances, 512 MiB, as the store's top-k holds 2^25 per shard chunk)."""
+    chunk = max(1, (1 << 27) // len(x))
     sq = np.einsum("ij,ij->i", x, x)
     out = np.empty(len(q), dtype=np.float32)
     for a in range(0, len(q), chunk):
