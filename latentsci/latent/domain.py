@@ -64,3 +64,14 @@ def domain_pieces(codec: Codec | str) -> DomainPieces:
         raise CodecError(f"codec kind {kind!r} registers no similarity or properties (kinds "
                          f"that do: {', '.join(sorted(_PIECES)) or 'none'})")
     return _PIECES[kind]
+
+
+def pieces_or_none(codec: Codec | str | None) -> DomainPieces | None:
+    """A codec's (or codec kind's) domain pieces, or None when its domain registered none: the
+    latent-only operations still run for it."""
+    if codec is None:
+        return None
+    try:
+        return domain_pieces(codec)
+    except CodecError:
+        return None

@@ -148,12 +148,13 @@ def score_points(result: Interpolation, store, pairs: Pairs, steps: int, method:
     """Add each point's OOD score and verdict (the latent detectors, on the path's z rows) and
     per path the largest score and the share of points kept, with a saved detector checked
     against the codec the paths were decoded with."""
-    from latentsci.latent.ood_files import check_detector, open_detector
+    from latentsci.latent.ood_files import load_detector
     from latentsci.latent.ood_fit import gate
+    from latentsci.store import LatentStore
 
-    detector, fitted_on, _ = open_detector(detector_folder)
     codec = _codec(str(store.path), model)
-    check_detector(detector, detector_folder, codec, store)
+    detector = load_detector(detector_folder, codec=codec, store=store)
+    fitted_on = LatentStore.open(detector.store)
     z = interpolate(store.vectors(pairs.start), store.vectors(pairs.end), steps, method)
     verdict = gate(detector, fitted_on, codec, z=z.reshape(-1, z.shape[-1]))
     points = result.points.assign(ood_score=verdict.score, ood_keep=verdict.keep)

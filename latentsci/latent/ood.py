@@ -21,10 +21,9 @@ score 1, rejected, with the codec's reason.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import numpy as np
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from latentsci.latent.codec import Codec

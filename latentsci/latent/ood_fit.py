@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from latentsci.errors import StoreError
-from latentsci.latent.codec import Codec, CodecError, codec_record, store_codec
-from latentsci.latent.domain import DomainPieces, domain_pieces
+from latentsci.latent.codec import Codec, codec_record, store_codec
+from latentsci.latent.domain import DomainPieces, pieces_or_none
 from latentsci.latent.ood import Detector, OODConfig, Verdict, combined, raw_scores, verdict
 
 
@@ -37,21 +37,13 @@ def _items(store, rows: np.ndarray, pieces: DomainPieces | None) -> list | None:
     return store.column(column)[rows].tolist()
 
 
-def _pieces(codec: Codec) -> DomainPieces | None:
-    """The codec's domain pieces, if its domain registered any."""
-    try:
-        return domain_pieces(codec)
-    except CodecError:  # a codec kind without pieces still gets the latent-only detectors
-        return None
-
-
 def fit_detector(store, config: OODConfig | None = None, codec: Codec | None = None) -> Detector:
     """Fit every detector on the store's training rows and calibrate on held-out ones."""
     from sklearn.covariance import LedoitWolf
 
     config = config or OODConfig()
     codec = codec or store_codec(store)
-    pieces = _pieces(codec)
+    pieces = pieces_or_none(codec)
     rows, z, calibrate = _split_rows(store, config)
     items = _items(store, rows, pieces)
     fit = rows[~calibrate]
@@ -75,7 +67,7 @@ def gate(detector: Detector, store, codec: Codec, items: list | None = None,
     """Score items (encoded through the codec) or z rows, keep or reject each, and say why."""
     if items is None and z is None:
         raise ValueError("gate needs items or z rows")
-    pieces = _pieces(codec)
+    pieces = pieces_or_none(codec)
     reasons: list[str | None]
     if items is not None:
         encoded = codec.encode(items)
@@ -94,7 +86,7 @@ def score_store(detector: Detector, fitted_on, codec: Codec, store,
     """Score a store's rows: through their items when the store holds them (every detector),
     else through their z rows (the latent detectors)."""
     rows = np.arange(len(store)) if rows is None else np.asarray(rows)
-    items = _items(store, rows, _pieces(codec))
+    items = _items(store, rows, pieces_or_none(codec))
     if items is not None:
         return gate(detector, fitted_on, codec, items=items)
     return gate(detector, fitted_on, codec, z=store.vectors(rows))
@@ -102,7 +94,7 @@ def score_store(detector: Detector, fitted_on, codec: Codec, store,
 
 def read_items(codec: Codec, path) -> list:
     """The items of a file, read the way the codec's domain reads them."""
-    pieces = _pieces(codec)
+    pieces = pieces_or_none(codec)
     if pieces is None or pieces.read_items is None:
         raise StoreError(f"{path}: codecs of kind {codec.kind!r} read no item files; score a "
                          f"latent store of them instead")

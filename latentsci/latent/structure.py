@@ -31,8 +31,10 @@ def _binned(values: np.ndarray, bins: int = BINS) -> np.ndarray:
     return out
 
 
-def mig(z: np.ndarray, factors: np.ndarray) -> dict[str, float]:
-    """Mutual information gap, overall and per factor (factors with one value are skipped)."""
+def mig(z: np.ndarray, factors: np.ndarray,
+        names: list[str] | None = None) -> dict[str, float]:
+    """Mutual information gap, overall and per factor (`mig_<name>`, default the factor's
+    column number; factors with one value are skipped)."""
     from sklearn.metrics import mutual_info_score
 
     codes, truth = _binned(z), _binned(factors)
@@ -44,7 +46,8 @@ def mig(z: np.ndarray, factors: np.ndarray) -> dict[str, float]:
             continue
         info = np.sort([mutual_info_score(truth[:, k], codes[:, j]) for j in range(z.shape[1])])
         gaps.append((info[-1] - (info[-2] if len(info) > 1 else 0.0)) / entropy)
-    return {"mig": float(np.nanmean(gaps)), **{f"mig_{k}": float(g) for k, g in enumerate(gaps)}}
+    names = names if names is not None else [str(k) for k in range(len(gaps))]
+    return {"mig": float(np.nanmean(gaps)), **{f"mig_{n}": float(g) for n, g in zip(names, gaps)}}
 
 
 def _entropy(p: np.ndarray, base: int) -> np.ndarray:

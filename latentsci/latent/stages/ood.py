@@ -123,17 +123,14 @@ def _scored_role(config: OODGateConfig, ctx: StageContext) -> str:
 
 def ood_gate(config: OODGateConfig, ctx: StageContext) -> StageResult:
     """Keep or reject every item with the detector: a scored table and the rejects with reasons."""
-    from latentsci.latent import load_codec
-    from latentsci.latent.ood_files import check_detector, open_detector
+    from latentsci.latent.ood_files import open_detector
     from latentsci.latent.ood_fit import gate, read_items, score_store
     from latentsci.latent.ood_report import verdict_table
     from latentsci.store import LatentStore
 
-    folder = ctx.output("detector")
-    detector, fitted, codec = open_detector(folder)
-    if ctx.givers("codec"):
-        codec = load_codec(ctx.output("codec"))
-        check_detector(detector, folder, codec, fitted)
+    # the needed codec when there is one (checked against the detector), else the recorded one
+    model = ctx.output("codec") if ctx.givers("codec") else None
+    detector, fitted, codec = open_detector(ctx.output("detector"), model)
     if _scored_role(config, ctx) == "samples":
         items = read_items(codec, ctx.output("samples"))
         table = verdict_table(gate(detector, fitted, codec, items=items), items)

@@ -75,14 +75,11 @@ def _column_frame(name: str, task: Task, store, config: ProbeConfig):
     """Probe rows of one store column from the store's z rows."""
     from latentsci.latent.probe import run_probe
 
-    if name not in store.property_names:
-        raise InputDataError(f"{store.path}: no column {name!r} to probe (columns: "
-                             f"{', '.join(store.property_names)})")
+    y = np.asarray(store.column(name), dtype=float)  # one line naming the columns if absent
     rows = np.sort(np.random.default_rng(config.seed).permutation(len(store))[:config.max_rows])
     groups = (store.column(config.group_column)[rows] if config.group_column
               else np.arange(len(rows)))
-    y = np.asarray(store.column(name)[rows], dtype=float)
-    return run_probe({"latent": store.vectors(rows)}, y, task, groups, config.splits,
+    return run_probe({"latent": store.vectors(rows)}, y[rows], task, groups, config.splits,
                      config.test_share, config.seed)
 
 

@@ -36,21 +36,20 @@ class StructureConfig(StageConfig):
         return self
 
 
-def _rows(store, config: StructureConfig) -> np.ndarray:
-    """Encoded rows with finite factors, a seeded draw of at most max_rows."""
-    ok = np.isfinite(store.vectors(slice(None))).all(axis=1)
+def _rows(store, config: StructureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Encoded rows with finite factors (a seeded draw of at most max_rows) and their z."""
+    z = store.vectors(slice(None))
+    ok = np.isfinite(z).all(axis=1)
     for name in config.factors:
-        if name not in store.property_names:
-            raise InputDataError(f"{store.path}: no column {name!r} (columns: "
-                                 f"{', '.join(store.property_names)})")
         ok &= np.isfinite(np.asarray(store.column(name), dtype=float))
     rows = np.flatnonzero(ok)
-    return np.sort(rows[np.random.default_rng(config.seed).permutation(len(rows))[
+    rows = np.sort(rows[np.random.default_rng(config.seed).permutation(len(rows))[
         :config.max_rows]])
+    return rows, z[rows]
 
 
 def _classes(store, rows: np.ndarray, config: StructureConfig, pieces):
-    """(rows kept, their class labels, their items or None)."""
+    """(which of `rows` are kept, their class labels, their items or None)."""
     column = pieces.item_column if pieces is not None else None
     items = store.column(column)[rows] if column and column in store.property_names else None
     if config.classes == "groups":
@@ -58,45 +57,36 @@ def _classes(store, rows: np.ndarray, config: StructureConfig, pieces):
             raise InputDataError(f"{store.path}: classes = \"groups\" needs a store of items "
                                  f"whose domain groups them (molecules: scaffolds)")
         labels = pieces.groups(list(items))
-    elif config.classes in store.property_names:
-        labels = store.column(config.classes)[rows]
     else:
-        raise InputDataError(f"{store.path}: no column {config.classes!r} for classes")
+        labels = store.column(config.classes)[rows]
     values, counts = np.unique(labels.astype(str), return_counts=True)
     largest = set(values[np.argsort(-counts, kind="stable")[:config.top_classes]])
     keep = np.array([str(v) in largest for v in labels])
-    return rows[keep], labels[keep].astype(str), (items[keep] if items is not None else None)
+    return keep, labels[keep].astype(str), (items[keep] if items is not None else None)
 
 
 def structure(config: StructureConfig, ctx: StageContext) -> StageResult:
     """Clustering scores of the latents (and baseline features), MIG and DCI of the factors."""
-    from latentsci.latent.domain import domain_pieces
+    from latentsci.latent.domain import pieces_or_none
     from latentsci.latent.structure import cluster_scores, dci, mig
     from latentsci.store import LatentStore
 
     store = LatentStore.open(ctx.output("store"))
-    kind = (store.attrs.get("codec") or {}).get("kind")
-    try:
-        pieces = domain_pieces(kind) if kind else None
-    except Exception:  # a store of a codec kind without pieces: columns only
-        pieces = None
-    rows = _rows(store, config)
+    pieces = pieces_or_none((store.attrs.get("codec") or {}).get("kind"))
+    rows, z = _rows(store, config)
     metrics: dict[str, float] = {"rows": float(len(rows))}
     if config.classes is not None:
         kept, labels, items = _classes(store, rows, config, pieces)
         metrics.update({f"latent_{k}": v for k, v in
-                        cluster_scores(store.vectors(kept), labels, config.seed).items()})
+                        cluster_scores(z[kept], labels, config.seed).items()})
         if items is not None and pieces.baseline_features is not None:
             metrics.update({f"baseline_{k}": v for k, v in cluster_scores(
                 pieces.baseline_features(list(items)), labels, config.seed).items()})
     if config.factors:
-        z = store.vectors(rows).astype(np.float64)
         factors = np.stack([np.asarray(store.column(f)[rows], dtype=float)
                             for f in config.factors], axis=1)
-        scores = {**mig(z, factors), **dci(z, factors, config.seed)}
-        names = dict(enumerate(config.factors))
-        metrics.update({(f"mig_{names[int(k[4:])]}" if k[4:].isdigit() else k): v
-                        for k, v in scores.items()})
+        z = z.astype(np.float64)
+        metrics.update({**mig(z, factors, config.factors), **dci(z, factors, config.seed)})
     path = ctx.out_dir / "structure.json"
     path.write_text(json.dumps(metrics, indent=2))
     return StageResult(outputs={"structure": str(path)}, metrics=metrics, artifacts=[path])
