@@ -268,3 +268,30 @@ def test_codecs_bring_their_domain_pieces_in_a_fresh_process(molecule_folder, fi
     assert np.isnan(stats["std_0"][1])
     with pytest.raises(CodecError, match="registers no similarity"):
         domain_pieces("no_such_kind")
+
+
+def test_a_worker_loads_a_codec_once_and_again_when_its_folder_is_rewritten(
+        tmp_path, molecule_folder):
+    import os
+    import shutil
+
+    from latentsci.latent.codec import worker_codec
+    from latentsci.store import LatentStore
+
+    folder = shutil.copytree(molecule_folder, tmp_path / "model")
+    codec = load_codec(folder)
+    store = LatentStore.create(tmp_path / "s.zarr", 8, 16, rows_per_shard=1024,
+                               attrs={"codec": codec_record(codec)})
+    store.write_rows(0, codec.encode(MOLECULES).z, [f"m{i}" for i in range(8)])
+    store.finalize()
+    opened = LatentStore.open(tmp_path / "s.zarr")
+    first = worker_codec(opened)
+    assert worker_codec(opened) is first  # the second task of a worker reuses it
+    assert worker_codec(opened, str(folder)) is not first  # an explicit model is its own entry
+    state = torch.load(folder / "model.pt", weights_only=True)
+    state = {k: v + 1e-3 if v.is_floating_point() else v for k, v in state.items()}
+    torch.save(state, folder / "model.pt")
+    stat = (folder / "model.pt").stat()
+    os.utime(folder / "model.pt", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    with pytest.raises(CodecError, match="is not the one that wrote this store"):
+        worker_codec(opened)  # rewritten weights are read again, and refused

@@ -174,3 +174,30 @@ def load_codec(path_or_uri: str | Path, tracking_uri: str | None = None,
         raise CodecError(f"{folder}: a {kind!r} model is not a codec (codecs: "
                          f"{', '.join(sorted(_LOADERS)) or 'none registered'})")
     return _LOADERS[kind](folder, meta, str(path_or_uri), **options)
+
+
+_WORKER_CODECS: dict[tuple, Codec] = {}  # one process's loaded codecs (Ray workers run many tasks)
+
+
+def _folder_stamp(source: str) -> tuple:
+    """What changes when a local model folder is rewritten (names, sizes, mtimes); a URI names
+    one logged artifact, so it is its own stamp."""
+    folder = Path(source)
+    if "://" in source or source.startswith(("runs:", "models:")) or not folder.is_dir():
+        return (source,)
+    return tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns)
+                        for f in folder.iterdir() if f.is_file()))
+
+
+def worker_codec(store: Any, model: str | None = None) -> Codec:
+    """The codec a Ray task decodes through (`model`, else the store's), loaded once per worker
+    process: the tasks of a stage reuse it instead of each reading and hashing the weights."""
+    record = store.attrs.get("codec") or {}
+    source = str(model or record.get("source", ""))
+    key = (str(store.path), model, record.get("weights_sha256"), _folder_stamp(source))
+    if key not in _WORKER_CODECS:
+        if len(_WORKER_CODECS) >= 4:  # a long-lived worker that served many stores
+            _WORKER_CODECS.pop(next(iter(_WORKER_CODECS)))
+        _WORKER_CODECS[key] = load_codec(model) if model else store_codec(store)
+    return _WORKER_CODECS[key]
+

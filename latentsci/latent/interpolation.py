@@ -21,7 +21,8 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from latentsci.errors import ConfigError
-from latentsci.latent.codec import CodecError, codec_record, load_codec, store_codec
+from latentsci.latent.codec import (CodecError, codec_record, load_codec, store_codec,
+                                    worker_codec)
 from latentsci.latent.domain import DomainPieces, domain_pieces
 from latentsci.latent.interpolate import Method, interpolate, positions
 from latentsci.latent.pairs import Pairs
@@ -88,7 +89,7 @@ def interpolation_block(block: tuple[int, int], store_path: str, model: str | No
 
     a, b = block
     store = LatentStore.open(store_path)
-    codec = _codec(store_path, model)
+    codec = worker_codec(store, model)
     pieces = domain_pieces(codec)
     rows0, rows1 = start[a:b], end[a:b]
     paths = interpolate(store.vectors(rows0), store.vectors(rows1), steps, method)
