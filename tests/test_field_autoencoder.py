@@ -218,6 +218,37 @@ def test_forward_is_mse_in_normalised_units(overfit):
     assert loss.item() == pytest.approx(expected.item(), rel=1e-3)
 
 
+def _trained(beta: float, frames: torch.Tensor, steps: int = 150) -> torch.nn.Module:
+    """A small one-channel model after `steps` Adam steps at this beta."""
+    torch.manual_seed(0)
+    model = small_model(latent_channels=2, beta=beta)
+    model.fit_scale(frames)
+    optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
+    for _ in range(steps):
+        optimiser.zero_grad()
+        model(frames).backward()
+        optimiser.step()
+    return model.eval()
+
+
+def test_a_beta_vae_encodes_its_posterior_mean_and_more_beta_pulls_it_to_the_prior(tmp_path):
+    frames = smooth_frames(8, 16, [(0.0, 1.0)])
+    plain, light, heavy = (_trained(b, frames) for b in (0.0, 0.05, 5.0))
+    assert light.encoder.head[-1].out_channels == 4 and plain.encoder.head[-1].out_channels == 2
+    with torch.no_grad():
+        assert torch.equal(light.encode(frames), light.encode(frames))  # the mean, not a draw
+        norms = [m.encode(frames).square().mean().item() for m in (light, heavy)]
+        errors = [(m.reconstruct(frames) - frames).square().mean().item()
+                  for m in (plain, light, heavy)]
+    assert norms[1] < norms[0]  # the KL term pulls the means towards zero
+    assert errors[0] < errors[2] and errors[1] < errors[2]  # and costs reconstruction
+    folder = save_field_autoencoder(tmp_path / "vae", light)
+    loaded = load_field_autoencoder(folder)
+    assert loaded.config.beta == 0.05
+    with torch.no_grad():
+        assert torch.equal(loaded.encode(frames), light.encode(frames))
+
+
 def test_save_load_round_trip_gives_identical_outputs(tmp_path, overfit):
     model, frames = overfit
     folder = save_field_autoencoder(tmp_path / "ae", model, extra={"epochs": 3})

@@ -41,6 +41,19 @@ def test_a_property_written_in_the_latents_is_read_and_noise_is_not():
     assert (auc["mean"] > 0.95).all() and set(auc["model"]) == {"logistic", "mlp"}
 
 
+def test_more_than_two_classes_named_by_any_values_are_scored_by_balanced_accuracy():
+    rng = np.random.default_rng(1)
+    presets = np.array([0.014, 0.029, 0.058])  # Gray-Scott F values name the presets
+    which = rng.integers(0, 3, size=240)
+    z = rng.normal(size=(240, 6))
+    z[:, 2] += 4.0 * which  # the class sits along one latent
+    frame = run_probe({"latent": z, "noise": rng.normal(size=(240, 6))}, presets[which],
+                      "classification", np.arange(240), n_splits=3)
+    summary = probe_summary(frame).set_index(["features", "model"])["mean"]
+    assert set(frame["metric"]) == {"balanced_accuracy"}
+    assert summary["latent", "logistic"] > 0.8 and summary["noise", "logistic"] < 0.5  # chance 1/3
+
+
 def test_probe_stage_on_the_shipped_model_next_to_ecfp4(ray_cluster, tmp_path):
     smiles = (shipped_model_dir() / "heldout_sample.smi").read_text().split()[:120]
     logp = [Crippen.MolLogP(Chem.MolFromSmiles(s)) for s in smiles]

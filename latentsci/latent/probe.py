@@ -3,7 +3,8 @@ a domain's baseline features (molecules: ECFP4), over group-aware random splits 
 Murcko scaffolds, so no scaffold is on both sides; fields: trajectories).
 
 Regression targets: ridge (alpha chosen by leave-one-out CV) and a one-hidden-layer MLP, scored by
-RMSE on the test side. Classification: logistic regression and an MLP classifier, by ROC-AUC.
+RMSE on the test side. Classification: logistic regression and an MLP classifier, by ROC-AUC for
+two classes and balanced accuracy for more (Gray-Scott presets); any values name the classes.
 Features are standardised on the training side, except bit vectors. Rows whose features or target are not finite
 (items the codec could not encode) are left out and counted.
 """
@@ -41,12 +42,21 @@ def _binary(x: np.ndarray) -> bool:
     return bool(np.isin(x, (0.0, 1.0)).all())
 
 
-def _score(task: Task, model, x: np.ndarray, y: np.ndarray) -> float:
-    """Test RMSE (regression) or ROC-AUC (classification; NaN with one class on the test side)."""
-    from sklearn.metrics import roc_auc_score
-
+def _metric(task: Task, classes: int) -> str:
+    """What a task is scored by: RMSE, ROC-AUC for two classes, balanced accuracy for more."""
     if task == "regression":
+        return "rmse"
+    return "roc_auc" if classes <= 2 else "balanced_accuracy"
+
+
+def _score(metric: str, model, x: np.ndarray, y: np.ndarray) -> float:
+    """The test score (ROC-AUC is NaN with one class on the test side)."""
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+    if metric == "rmse":
         return float(np.sqrt(np.mean((model.predict(x) - y) ** 2)))
+    if metric == "balanced_accuracy":
+        return float(balanced_accuracy_score(y, model.predict(x)))
     if len(np.unique(y)) < 2:
         return float("nan")
     return float(roc_auc_score(y, model.predict_proba(x)[:, 1]))
@@ -77,8 +87,9 @@ def run_probe(features: dict[str, np.ndarray], y: np.ndarray, task: Task, groups
         raise ValueError(f"task must be regression or classification, got {task!r}")
     ok = usable_rows(features, y)
     y = np.asarray(y, dtype=float)[ok]
-    if task == "classification":
-        y = y.astype(int)
+    if task == "classification":  # class indices, whatever values name them (F of a preset)
+        y = np.unique(y, return_inverse=True)[1]
+    metric = _metric(task, len(np.unique(y)))
     groups = np.asarray(groups)[ok]
     rows = []
     for split, (train, test) in enumerate(group_splits(groups, n_splits, test_share, seed)):
@@ -88,8 +99,7 @@ def run_probe(features: dict[str, np.ndarray], y: np.ndarray, task: Task, groups
             for model_name in MODELS[task]:
                 model = _model(task, model_name, seed + split, scale).fit(x[train], y[train])
                 rows.append({"features": name, "model": model_name, "split": split,
-                             "metric": "rmse" if task == "regression" else "roc_auc",
-                             "value": _score(task, model, x[test], y[test]),
+                             "metric": metric, "value": _score(metric, model, x[test], y[test]),
                              "train": len(train), "test": len(test),
                              "left_out": int((~ok).sum())})
     return pd.DataFrame(rows)

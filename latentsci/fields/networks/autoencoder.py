@@ -40,6 +40,9 @@ class FieldAutoencoderConfig(BaseModel):
     # decoder's x2 interpolation; bilinear keeps spurious high-wavenumber power down (bench/RESULTS.md)
     upsample: Literal["nearest", "bilinear"] = "bilinear"
     width_multiplier: list[int] | None = None  # per level; default 1, 2, 4, 4, ...
+    # > 0: a beta-VAE (the encoder gives a mean and a log-variance per latent value; the loss adds
+    # beta times the KL to N(0, I) per frame value); 0: a plain autoencoder
+    beta: float = Field(default=0.0, ge=0)
 
     @model_validator(mode="after")
     def _multiplier_per_level(self) -> FieldAutoencoderConfig:
@@ -163,14 +166,25 @@ class FieldEncoder(nn.Module):
             nn.Sequential(residual_stack(w, config.blocks, p), Downsample(w, w_next, p))
             for w, w_next in zip(widths, coarser))
         self.middle = residual_stack(widths[-1], config.blocks, p)
-        self.head = output_head(widths[-1], config.latent_channels, p)
+        self.variational = config.beta > 0
+        out = config.latent_channels * (2 if self.variational else 1)  # mean, log-variance
+        self.head = output_head(widths[-1], out, p)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Encode (already normalised) frames."""
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(mean, log-variance) of the latent grid of (already normalised) frames; the
+        log-variance is None for a plain autoencoder."""
         h = self.stem(x)
         for level in self.down:
             h = level(h)
-        return self.head(self.middle(h))
+        out = self.head(self.middle(h))
+        if not self.variational:
+            return out, None
+        mean, log_var = out.chunk(2, dim=1)
+        return mean, log_var.clamp(-12.0, 8.0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Encode (already normalised) frames: the posterior mean of a beta-VAE."""
+        return self.posterior(x)[0]
 
 
 class FieldDecoder(nn.Module):
@@ -281,9 +295,11 @@ class FieldAutoencoder(nn.Module):
         return self.decode(self.encode(x))
 
     def forward(self, x: Tensor) -> Tensor:
-        """The training loss: MSE of the reconstruction in normalised units.
+        """The training loss: MSE of the reconstruction in normalised units, plus for a beta-VAE
+        beta times the KL of the posterior to N(0, I) per frame value.
 
-            L = mean_{b,c,i,j} (D(E(u)) - u)_{bcij}^2,   u_c = (x_c - mean_c) / std_c
+            L = mean_{b,c,i,j} (D(z) - u)_{bcij}^2 + beta * mean_b KL_b / (C nx ny),
+            u_c = (x_c - mean_c) / std_c,   z = mu + sigma * eps (mu alone without beta)
 
         Normalised units weigh every channel alike whatever its physical scale; L = 1 is as bad as
         predicting each channel's mean. When frames vary about as much as the data set, sqrt(L)
@@ -291,7 +307,12 @@ class FieldAutoencoder(nn.Module):
         """
         self._check_frames(x)
         u = self.normalise(x)
-        return F.mse_loss(self.decoder(self.encoder(u)), u)
+        mean, log_var = self.encoder.posterior(u)
+        if log_var is None:
+            return F.mse_loss(self.decoder(mean), u)
+        z = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
+        kl = 0.5 * (mean.square() + log_var.exp() - 1.0 - log_var).flatten(1).sum(1)
+        return F.mse_loss(self.decoder(z), u) + self.encoder.config.beta * kl.mean() / u[0].numel()
 
 
 def build_field_autoencoder(config: FieldAutoencoderConfig) -> FieldAutoencoder:
