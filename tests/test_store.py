@@ -164,6 +164,29 @@ def test_knn_in_small_query_chunks_gives_the_same_answer(filled, monkeypatch):
     assert empty[0].shape == (0, 3)
 
 
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_knn_over_many_shards_with_a_mask_and_exclusions_matches_numpy(tmp_path, metric):
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(2000, 8)).astype(np.float32)
+    store = LatentStore.create(tmp_path / "many.zarr", 2000, 8, rows_per_shard=128)
+    store.write_rows(0, z, [f"r{i}" for i in range(2000)])
+    store.finalize()
+    allowed = rng.random(2000) < 0.5
+    queries = rng.normal(size=(300, 8)).astype(np.float32)
+    own = rng.choice(np.flatnonzero(allowed), size=300)  # each query leaves one allowed row out
+    rows, dist = top_k(store, queries, k=5, metric=metric, allowed=allowed, exclude_rows=own)
+    if metric == "cosine":
+        unit = z / np.linalg.norm(z, axis=1, keepdims=True)
+        full = 1 - (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ unit.T
+    else:
+        full = np.linalg.norm(queries[:, None, :] - z[None], axis=2)
+    full[:, ~allowed] = np.inf
+    full[np.arange(300), own] = np.inf
+    expected = np.argsort(full, axis=1, kind="stable")[:, :5]
+    np.testing.assert_array_equal(rows, expected)
+    np.testing.assert_allclose(dist, np.take_along_axis(full, expected, 1), rtol=1e-4, atol=1e-5)
+
+
 def test_knn_of_id_excludes_itself(filled):
     store, z, _, _ = filled
     frame = query(store, knn_of="m42", k=3, metric="euclidean")

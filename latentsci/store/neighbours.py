@@ -21,22 +21,46 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def _block_scores(block: np.ndarray, queries: np.ndarray, metric: Metric) -> np.ndarray:
-    """Distances (smaller is nearer) of every block row to every query: shape (queries, rows)."""
+    """Scan scores (smaller is nearer) of every block row to every query, shape (queries, rows):
+    1 - cosine, or the squared Euclidean distance (same order as the distance, one pass fewer;
+    `_refine` computes the exact distances of the survivors)."""
     if metric == "cosine":
-        return 1.0 - queries @ _unit(block).T
-    sq = np.einsum("ij,ij->i", block, block)
-    d2 = sq[None, :] - 2.0 * (queries @ block.T) + np.einsum("ij,ij->i", queries, queries)[:, None]
-    return np.sqrt(np.maximum(d2, 0.0))
+        scores = queries @ _unit(block).T
+        np.subtract(1.0, scores, out=scores)
+        return scores
+    scores = queries @ block.T
+    scores *= -2.0
+    scores += np.einsum("ij,ij->i", block, block)[None, :]
+    scores += np.einsum("ij,ij->i", queries, queries)[:, None]
+    return scores
 
 
 def _merge(best_d, best_i, dist, offset, k):
-    """Keep the k smallest of the running best and a new block's distances."""
-    take = min(k, dist.shape[1])
-    part = np.argpartition(dist, take - 1, axis=1)[:, :take]
-    cand_d = np.concatenate([best_d, np.take_along_axis(dist, part, axis=1)], axis=1)
-    cand_i = np.concatenate([best_i, part + offset], axis=1)
-    keep = np.argsort(cand_d, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(cand_d, keep, axis=1), np.take_along_axis(cand_i, keep, axis=1)
+    """Keep the k smallest of the running best (sorted) and a new block's distances.
+
+    Once k are held, only the block's entries below each query's current k-th best can enter,
+    so one comparison pass finds them and only those few are sorted (a partition of every
+    distance costs several times the matrix product)."""
+    n = len(dist)
+    if best_d.shape[1] < k:
+        take = min(k, dist.shape[1])
+        part = np.argpartition(dist, take - 1, axis=1)[:, :take]
+        cand_d = np.concatenate([best_d, np.take_along_axis(dist, part, axis=1)], axis=1)
+        cand_i = np.concatenate([best_i, part + offset], axis=1)
+        keep = np.argsort(cand_d, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(cand_d, keep, axis=1), np.take_along_axis(cand_i, keep, axis=1)
+    query, column = np.nonzero(dist < best_d[:, -1:])
+    if len(query) == 0:
+        return best_d, best_i
+    held = best_d.shape[1]
+    all_q = np.concatenate([np.repeat(np.arange(n), held), query])
+    all_d = np.concatenate([best_d.ravel(), dist[query, column]])
+    all_i = np.concatenate([best_i.ravel(), column + offset])
+    order = np.lexsort((all_d, all_q))  # by query, then distance (held entries first on ties)
+    sizes = np.bincount(all_q, minlength=n)
+    rank = np.arange(len(order)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    keep = order[rank < held]
+    return all_d[keep].reshape(n, held), all_i[keep].reshape(n, held)
 
 
 def top_k(store, queries: np.ndarray, k: int, metric: Metric = "cosine",
@@ -93,7 +117,7 @@ def _chunk_scores(z: np.ndarray, queries: np.ndarray, a: int, step: int, metric:
                   start: int) -> np.ndarray:
     """Distances of queries[a:a+step] to a block's rows, masked rows and excluded ids at +inf
     (queries go in chunks so 100k of them against a large shard stay within memory)."""
-    dist = _block_scores(z, queries[a : a + step], metric).astype(np.float32)
+    dist = _block_scores(z, queries[a : a + step], metric).astype(np.float32, copy=False)
     if blocked is not None:
         dist[:, blocked] = np.inf
     if exclude_rows is not None:
