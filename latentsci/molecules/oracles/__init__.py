@@ -1,0 +1,56 @@
+"""The molecule objectives search optimises, registered by name with the latent search layer
+(`latentsci.latent.search`): single-molecule scores (QED, SA, penalized logP) here, and the PMO
+tasks built from similarity, isomer, SMARTS and descriptor terms (`pmo.py`).
+
+Objectives score canonical SMILES (the layer canonicalises first); each molecule is parsed again
+in the scoring actor, so the objective needs nothing but the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rdkit import Chem
+
+from latentsci.latent.search.objective import Objective, register_item_kind, register_objective
+from latentsci.molecules.oracles import basic
+from latentsci.molecules.oracles.basic import canonical_smiles
+
+
+@dataclass(frozen=True)
+class PerMolecule:
+    """A score of one RDKit molecule, applied to a batch of SMILES (picklable for actors)."""
+
+    function: Callable[[Chem.Mol], float]
+
+    def __call__(self, smiles: list[str]) -> list[float]:
+        """One score per SMILES; a SMILES RDKit cannot read raises (the layer logs it)."""
+        out = []
+        for text in smiles:
+            mol = Chem.MolFromSmiles(text)
+            if mol is None:
+                raise ValueError(f"not a valid SMILES: {text!r}")
+            out.append(self.function(mol))
+        return out
+
+
+def molecule_objective(name: str, function: Callable[[Chem.Mol], float],
+                       description: str) -> Objective:
+    """An objective scoring each molecule by `function`."""
+    return Objective(name, description, PerMolecule(function), canonical_smiles)
+
+
+def _register(name: str, function: Callable[[Chem.Mol], float], description: str) -> None:
+    """Register a single-molecule objective."""
+    register_objective(name, lambda: molecule_objective(name, function, description), description)
+
+
+register_item_kind("smiles", canonical_smiles)
+_register("qed", basic.qed, "QED drug-likeness (Bickerton 2012), 0-1")
+_register("sa", basic.sa, "synthetic accessibility score (Ertl 2009), 1 easy - 10 hard; raw, "
+          "so maximising it makes molecules harder")
+_register("plogp", basic.plogp, "penalized logP, z-scored as GCPN/GraphAF/MoFlow: z(logP) + "
+          "z(-SA) + z(-ring penalty)")
+_register("plogp_jtvae", basic.plogp_jtvae, "penalized logP as the JT-VAE paper writes it: logP "
+          "- SA - max(largest ring - 6, 0) (its released code drops the ring term)")
