@@ -125,3 +125,30 @@ def test_penalized_logp_by_hand():
         basic.logp(ring10) - basic.sa(ring10) - 4.0)
     assert canonical_smiles("") is None and canonical_smiles("OCC") == "CCO"
     assert {"qed", "sa", "plogp", "plogp_jtvae"} <= set(list_objectives())
+
+
+def test_score_verb_writes_scores_and_reasons(ray_cluster, tmp_path):
+    import subprocess
+
+    import pandas as pd
+
+    from conftest import cli_env, latentsci_cmd
+
+    smiles = tmp_path / "in.smi"
+    smiles.write_text("CCO\nnot_a_smiles\nc1ccccc1\nOCC\n")
+    out = tmp_path / "scored.csv"
+    done = subprocess.run(latentsci_cmd("score", "--objective", "qed", "--smiles", str(smiles),
+                                        "--out", str(out), "--address", ray_cluster.address),
+                          env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "scored 3 of 4 molecules with qed (1 could not be scored" in done.stdout
+    frame = pd.read_csv(out)
+    assert list(frame["canonical"].fillna("")) == ["CCO", "", "c1ccccc1", "CCO"]
+    assert frame.loc[1, "reason"] == "not a valid SMILES" and np.isnan(frame.loc[1, "score"])
+    assert frame.loc[0, "score"] == pytest.approx(QED.qed(Chem.MolFromSmiles("CCO")))
+    listed = subprocess.run(latentsci_cmd("score", "--list"), env=cli_env(),
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and listed.stdout.splitlines()[0].startswith("plogp ")
+    bad = subprocess.run(latentsci_cmd("score", "--objective", "qedd", "--smiles", str(smiles)),
+                         env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: unknown objective")

@@ -3,7 +3,8 @@
 
 pipelines  run, submit, status, logs
 stores     query
-latent     interpolate
+latent     interpolate, ood
+search     score
 molecules  encode, sample, evaluate
 fields     rollout
 """
@@ -28,14 +29,14 @@ EPILOG = """examples:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: every verb group's verbs, flags and examples."""
-    from latentsci.cli import fields, latent, molecules, pipelines, stores
+    from latentsci.cli import fields, latent, molecules, pipelines, search, stores
 
     top = argparse.ArgumentParser(prog="latentsci", epilog=EPILOG,
                                   formatter_class=argparse.RawDescriptionHelpFormatter,
                                   description="Learn, store and query scientific latent spaces "
                                               "with Ray, Zarr and MLflow.")
     verbs = top.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for group in (pipelines, stores, latent, molecules, fields):
+    for group in (pipelines, stores, latent, molecules, fields, search):
         group.add_verbs(verbs)
     return top
 
