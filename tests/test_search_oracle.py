@@ -152,3 +152,29 @@ def test_score_verb_writes_scores_and_reasons(ray_cluster, tmp_path):
     bad = subprocess.run(latentsci_cmd("score", "--objective", "qedd", "--smiles", str(smiles)),
                          env=cli_env(), capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error: unknown objective")
+
+
+def test_screening_runs_to_its_budget_and_resumes_where_it_stopped(ray_cluster, tmp_path):
+    from latentsci.latent.search.optimiser import Optimiser, run_search
+    from latentsci.latent.search.screening import Screening
+
+    library = [f"C{'C' * i}O" for i in range(40)] + ["not a molecule"] * 5
+    log = CallLog(tmp_path / "log")
+    state = tmp_path / "state.json"
+    assert isinstance(Screening(library), Optimiser)
+    first = BudgetedOracle(get_objective("qed"), budget=15, log=log, method="screening")
+    summary = run_search(Screening(library, seed=3), first, state, batch_size=10)
+    first.close()
+    assert summary["calls"] == 15 and summary["finished"] == 1.0
+    resumed = BudgetedOracle(get_objective("qed"), budget=30, log=log, method="screening")
+    run_search(Screening(library, seed=3), resumed, state, batch_size=10)  # a longer budget
+    resumed.close()
+    calls = log.read()
+    counted = calls[calls["index"] >= 0]
+    assert list(counted["index"]) == list(range(30)) and counted["item"].is_unique
+    order = np.random.default_rng(3).permutation(len(library))
+    # the 15 over budget in round 2 were never scored; the resumed run proposes from 20 on
+    expected = [library[i] for i in order if library[i] != "not a molecule"]
+    assert list(counted["item"])[:15] == [canonical_smiles(s) for s in expected[:15]]
+    with pytest.raises(ValueError, match="non-empty library"):
+        Screening([])
