@@ -75,6 +75,28 @@ def test_ood_fit_reports_a_shifted_simulation_store(stores):
     assert (tmp / "ood" / "ood_scores.png").is_file()
 
 
+def test_calibration_can_hold_out_whole_trajectories(stores):
+    from latentsci.latent.codec import load_codec
+    from latentsci.latent.ood import OODConfig
+    from latentsci.latent.ood_fit import fit_detector
+    from latentsci.store import LatentStore
+
+    _, fit, _, codec = stores
+    store = LatentStore.open(fit)
+    config = OODConfig(detectors=["mahalanobis", "knn"], k=3, calibration_rows=12,
+                       calibration_groups="trajectory")
+    detector = fit_detector(store, config, load_codec(codec))
+    trajectory = store.column("trajectory")
+    train = np.flatnonzero(store.column("split") == "train")
+    fitted = set(trajectory[detector.fit_rows])
+    held = set(trajectory[train]) - fitted
+    assert len(held) == 2  # two whole trajectories of 6 frames reach the 12 rows asked for
+    assert len(detector.fit_rows) == len(train) - 12
+    with pytest.raises(Exception, match="calibration_groups 'split' has 1 group"):
+        fit_detector(store, config.model_copy(update={"calibration_groups": "split"}),
+                     load_codec(codec))
+
+
 def test_probe_reads_the_viscosity_by_trajectory_groups(stores):
     tmp, fit, _, _ = stores
     config = ProbeConfig(columns={"viscosity": "regression"}, group_column="trajectory",

@@ -41,6 +41,9 @@ class OODConfig(BaseModel):
     keep: float = Field(default=0.95, gt=0, lt=1)
     fit_split: str = "train"  # the store's split column value the detectors are fitted on
     calibration_rows: int = Field(default=2000, gt=10)  # held out of fitting, to calibrate
+    # a store column whose groups are held out whole (fields: "trajectory"; frames of one
+    # trajectory are near copies, so a held-out frame would have its neighbours in the fit)
+    calibration_groups: str | None = None
     max_reference: int = Field(default=50000, gt=0)  # training items the similarity compares to
     seed: int = 0
     knn_metric: Literal["euclidean", "cosine"] = "euclidean"  # between standardised latents

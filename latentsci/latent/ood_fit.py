@@ -24,9 +24,27 @@ def _split_rows(store, config: OODConfig) -> tuple[np.ndarray, np.ndarray, np.nd
     if held < 10 or len(rows) - held <= config.k:
         raise StoreError(f"{store.path}: {len(rows)} encoded rows of split "
                          f"{config.fit_split!r}: too few to fit and calibrate a detector")
+    return rows, z, _held_out(store, rows, held, config)
+
+
+def _held_out(store, rows: np.ndarray, held: int, config: OODConfig) -> np.ndarray:
+    """A seeded mask of about `held` rows to calibrate on: single rows, or whole groups of
+    `calibration_groups` until at least `held` rows (never every group)."""
+    rng = np.random.default_rng(config.seed)
     calibrate = np.zeros(len(rows), dtype=bool)
-    calibrate[np.random.default_rng(config.seed).permutation(len(rows))[:held]] = True
-    return rows, z, calibrate
+    if config.calibration_groups is None:
+        calibrate[rng.permutation(len(rows))[:held]] = True
+        return calibrate
+    groups = np.asarray(store.column(config.calibration_groups))[rows]
+    names = np.unique(groups)
+    if len(names) < 2:
+        raise StoreError(f"{store.path}: calibration_groups {config.calibration_groups!r} has "
+                         f"{len(names)} group in the fit rows; at least two are needed")
+    for name in rng.permutation(names)[:-1]:
+        calibrate |= groups == name
+        if calibrate.sum() >= held:
+            break
+    return calibrate
 
 
 def _items(store, rows: np.ndarray, pieces: DomainPieces | None) -> list | None:
