@@ -39,12 +39,20 @@ class Objective:
 _OBJECTIVES: dict[str, Callable[[], Objective]] = {}
 _DESCRIPTIONS: dict[str, str] = {}
 _CANONICAL: dict[str, Callable[[str], str | None]] = {}
+_FAMILIES: dict[str, Callable[[str], Objective]] = {}  # "smarts:PATTERN" and the like
 
 
 def register_objective(name: str, build: Callable[[], Objective], description: str) -> None:
     """Make `name` an objective (built lazily: some need reference fingerprints first)."""
     _OBJECTIVES[name] = build
     _DESCRIPTIONS[name] = description
+
+
+def register_family(prefix: str, build: Callable[[str], Objective], description: str) -> None:
+    """Make `prefix:ARGUMENT` an objective (e.g. `isomer:C7H8N2O2`); `build` may raise
+    ValueError naming what is wrong with the argument."""
+    _FAMILIES[prefix] = build
+    _DESCRIPTIONS[f"{prefix}:..."] = description
 
 
 def register_item_kind(kind: str, canonical: Callable[[str], str | None]) -> None:
@@ -95,9 +103,15 @@ def _entry_point(spec: str, item_kind: str) -> Objective:
 
 def get_objective(name: str, item_kind: str = "smiles") -> Objective:
     """A built-in objective by name, or a user's `module:function`; one line if neither."""
+    _load_providers()
+    prefix, _, argument = name.partition(":")
+    if argument and prefix in _FAMILIES:
+        try:
+            return _FAMILIES[prefix](argument)
+        except ValueError as exc:
+            raise OracleError(f"objective {name!r}: {exc}") from None
     if ":" in name:
         return _entry_point(name, item_kind)
-    _load_providers()
     if name not in _OBJECTIVES:
         raise OracleError(f"unknown objective {name!r} (`latentsci score --list` names them; "
                           f"a user objective is module:function)")

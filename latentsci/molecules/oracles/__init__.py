@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from rdkit import Chem
 
-from latentsci.latent.search.objective import Objective, register_item_kind, register_objective
-from latentsci.molecules.oracles import basic
+from latentsci.latent.search.objective import (Objective, register_family, register_item_kind,
+                                               register_objective)
+from latentsci.molecules.oracles import basic, pmo
 from latentsci.molecules.oracles.basic import canonical_smiles
+from latentsci.molecules.oracles.terms import FINGERPRINTS, Isomer, Similarity, Smarts, parse_formula
 
 
 @dataclass(frozen=True)
@@ -54,3 +56,49 @@ _register("plogp", basic.plogp, "penalized logP, z-scored as GCPN/GraphAF/MoFlow
           "z(-SA) + z(-ring penalty)")
 _register("plogp_jtvae", basic.plogp_jtvae, "penalized logP as the JT-VAE paper writes it: logP "
           "- SA - max(largest ring - 6, 0) (its released code drops the ring term)")
+
+
+def _register_task(name: str, build, description: str) -> None:
+    """Register a PMO task (built on first use: some read their target's descriptors)."""
+    register_objective(name, lambda: molecule_objective(name, build(), description),
+                       f"PMO: {description}")
+
+
+for _name, (_build, _text) in pmo.TASKS.items():
+    _register_task(_name, _build, _text)
+
+
+def _similarity(argument: str) -> Objective:
+    """similarity:FINGERPRINT:SMILES, e.g. similarity:ecfp4:CCO."""
+    kind, _, target = argument.partition(":")
+    if kind not in FINGERPRINTS or canonical_smiles(target) is None:
+        raise ValueError(f"expected similarity:FINGERPRINT:SMILES with a fingerprint of "
+                         f"{', '.join(FINGERPRINTS)} and a valid target SMILES")
+    return molecule_objective(f"similarity:{argument}", Similarity(target, kind),
+                              f"Tanimoto ({kind}) to {target}")
+
+
+def _isomer(formula: str) -> Objective:
+    """isomer:FORMULA, e.g. isomer:C7H8N2O2."""
+    parse_formula(formula)
+    return molecule_objective(f"isomer:{formula}", Isomer(formula), f"isomers of {formula}")
+
+
+def _smarts(inverse: bool):
+    """smarts:PATTERN (present) or smarts_absent:PATTERN."""
+    def build(pattern: str) -> Objective:
+        """The objective of one pattern, checked before any work."""
+        if Chem.MolFromSmarts(pattern) is None:
+            raise ValueError(f"not a valid SMARTS: {pattern!r}")
+        word = "absent" if inverse else "present"
+        return molecule_objective(f"smarts{'_absent' if inverse else ''}:{pattern}",
+                                  Smarts(pattern, inverse), f"1 if {pattern} is {word}")
+    return build
+
+
+register_family("similarity", _similarity, "Tanimoto to a target: similarity:FINGERPRINT:SMILES "
+                f"({', '.join(FINGERPRINTS)}; ecfp4 = unfolded Morgan r=2 counts)")
+register_family("isomer", _isomer, "closeness to a formula: isomer:FORMULA (GuacaMol's score)")
+register_family("smarts", _smarts(False), "1 if a substructure is present: smarts:PATTERN")
+register_family("smarts_absent", _smarts(True), "1 if a substructure is absent: "
+                "smarts_absent:PATTERN")
