@@ -107,6 +107,21 @@ class Tracker:
         for start in range(0, len(batch), 1000):  # MLflow's limit per batch
             MlflowClient(self.uri).log_batch(run_id, metrics=batch[start : start + 1000])
 
+    def child_run(self, parent_id: str, name: str, params: dict[str, Any],
+                  metrics: dict[str, float]) -> str:
+        """A finished run nested under `parent_id` (one per method and task of a benchmark)."""
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(self.uri)
+        parent = client.get_run(parent_id)
+        run = client.create_run(parent.info.experiment_id, run_name=name,
+                                tags={"mlflow.parentRunId": parent_id})
+        for key, value in params.items():
+            client.log_param(run.info.run_id, key, str(value)[:MAX_PARAM_CHARS])
+        self.log_step(run.info.run_id, metrics, 0)
+        client.set_terminated(run.info.run_id)
+        return run.info.run_id
+
     def log_torch_model(self, model, name: str = "model") -> None:
         """The model in MLflow's PyTorch flavour (mlflow.pytorch.load_model); pickled, because its
         forward takes molecule batches that the default traced format cannot capture."""

@@ -21,6 +21,8 @@ Story of a run, one stage kind per step (each lives in `latentsci.molecules.stag
 `probe` reads properties off frozen latents with ridge/logistic and MLP models over
 group-aware splits, next to the domain's baseline features; `structure` scores how the latents
 cluster by known classes (k-means ARI, silhouettes) and their MIG/DCI against known factors.
+`benchmark` runs the PMO protocol (methods x tasks x seeds under a budget of oracle calls,
+AUC of the top-k curves) with the molecule objectives, resumable (gives `benchmark`).
 A `codec` stage hands a model trained elsewhere (the shipped one, another run's) to the stages
 that read a `codec`, in place of `train`.
 """
@@ -34,6 +36,7 @@ from latentsci.latent.stages.interpolate import INTERPOLATE
 from latentsci.latent.stages.ood import OOD_FIT, OOD_GATE
 from latentsci.latent.stages.probe import PROBE
 from latentsci.latent.stages.structure import STRUCTURE
+from latentsci.molecules.stages.benchmark import BENCHMARK
 from latentsci.molecules.stages.encode import ENCODE
 from latentsci.molecules.stages.evaluate import EVALUATE
 from latentsci.molecules.stages.fingerprints import FINGERPRINTS
@@ -45,7 +48,7 @@ from latentsci.pipeline.stage import stage_kinds
 
 STAGES = stage_kinds(INGEST, FINGERPRINTS, TRAIN, CODEC, ENCODE, SAMPLE, EVALUATE,
                      INTERPOLATE, OOD_FIT, OOD_GATE, PROBE,
-                     STRUCTURE)
+                     STRUCTURE, BENCHMARK)
 
 if __name__ == "__main__":
     sys.exit(main(STAGES, prog="python -m workflows.molecules"))

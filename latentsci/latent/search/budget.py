@@ -28,13 +28,14 @@ class BudgetedOracle:
     """An objective behind a budget, a cache and a call log, scored by a pool of Ray actors."""
 
     def __init__(self, objective: Objective, budget: int, log: CallLog,
-                 method: str = "", task: str = "", seed: int = 0, workers: int = 1):
+                 method: str = "", task: str = "", seed: int = 0, workers: int = 1,
+                 actor_cpus: float = 1.0):
         if budget < 1:
             raise OracleError(f"budget must be at least one call, got {budget}")
         self.objective, self.budget, self.log = objective, int(budget), log
         self.run = {"method": method, "task": task or objective.name, "seed": int(seed)}
         self._pool: OraclePool | None = None
-        self._workers = workers
+        self._workers, self._actor_cpus = workers, actor_cpus
         self._cache: dict[str, tuple[float, str | None]] = {}
         self._order: list[float] = []  # counted scores in call order
         self.invalid = 0
@@ -71,7 +72,7 @@ class BudgetedOracle:
     def _pool_of_actors(self) -> OraclePool:
         """The actors, started on first use (a resumed run that is done starts none)."""
         if self._pool is None:
-            self._pool = OraclePool(self.objective, self._workers)
+            self._pool = OraclePool(self.objective, self._workers, self._actor_cpus)
         return self._pool
 
     def __call__(self, items: Sequence[str], round: int = 0) -> np.ndarray:

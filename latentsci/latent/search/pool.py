@@ -54,13 +54,14 @@ class _Scorer:
 
 
 class OraclePool:
-    """`workers` actors scoring an objective; a batch is split evenly between them."""
+    """`workers` actors scoring an objective; a batch is split evenly between them. `cpus` each
+    reserves (0 for actors of a benchmark run that already holds a CPU for its optimiser)."""
 
-    def __init__(self, objective: Objective, workers: int = 1):
+    def __init__(self, objective: Objective, workers: int = 1, cpus: float = 1.0):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.objective = objective
-        self.actors = [_Scorer.remote(objective) for _ in range(workers)]
+        self.actors = [_Scorer.options(num_cpus=cpus).remote(objective) for _ in range(workers)]
 
     def score(self, items: list[str]) -> tuple[np.ndarray, list[str | None]]:
         """Scores (0 where an item's score failed) and errors, in the order of items."""

@@ -1,0 +1,127 @@
+"""The benchmark harness: methods x tasks x seeds, each run a Ray task against its own budgeted
+oracle, with PMO's metrics, resumable (a finished run is read back, a stopped one resumes from
+its call log and optimiser state).
+
+Methods are registered by name with a builder `(seed, library, options) -> Optimiser`
+(`screening` here; domains add theirs, molecules: `graph_ga`). A run's folder holds its call log
+(calls/), optimiser state (state.json) and, once done, result.json.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from latentsci.latent.search.auc import top_auc, top_mean
+from latentsci.latent.search.budget import BudgetedOracle
+from latentsci.latent.search.calls import CallLog
+from latentsci.latent.search.objective import OracleError, get_objective
+from latentsci.latent.search.optimiser import Optimiser, run_search
+from latentsci.latent.search.screening import Screening
+
+_METHODS: dict[str, Callable[[int, list[str], dict], Optimiser]] = {}
+METHOD_PROVIDERS = ("latentsci.molecules.search.methods",)
+
+
+def register_method(name: str, build: Callable[[int, list[str], dict], Optimiser]) -> None:
+    """Make `name` a benchmark method."""
+    _METHODS[name] = build
+
+
+register_method("screening", lambda seed, library, options: Screening(library, seed))
+
+
+def method_names() -> list[str]:
+    """Every registered method."""
+    import importlib
+
+    for module in METHOD_PROVIDERS:
+        importlib.import_module(module)
+    return sorted(_METHODS)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One benchmark run: a method on a task with a seed."""
+
+    method: str
+    task: str
+    seed: int
+
+    def folder(self, root: Path) -> Path:
+        """Where this run keeps its calls, state and result."""
+        return Path(root) / self.method / self.task / f"seed{self.seed}"
+
+
+def check_runs(methods: Sequence[str], tasks: Sequence[str], budget: int) -> None:
+    """Refuse unknown methods or tasks and an empty budget before any work, in one line."""
+    known = method_names()
+    for method in methods:
+        if method not in known:
+            raise OracleError(f"unknown method {method!r} (methods: {', '.join(known)})")
+    for task in tasks:
+        get_objective(task)
+    if budget < 1:
+        raise OracleError(f"budget must be at least one call, got {budget}")
+
+
+def run_one(run: Run, root: str, budget: int, library: list[str], batch_size: int,
+            options: dict, summarise: Callable[[list[str]], dict] | None = None) -> dict:
+    """A Ray task: one run to its budget (or the method's own stop), then its metrics."""
+    folder = run.folder(Path(root))
+    done = folder / "result.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    method_names()
+    optimiser = _METHODS[run.method](run.seed, library, options.get(run.method, {}))
+    oracle = BudgetedOracle(get_objective(run.task), budget, CallLog(folder / "calls"),
+                            run.method, run.task, run.seed, actor_cpus=0)
+    try:
+        summary = run_search(optimiser, oracle, folder / "state.json", batch_size)
+    finally:
+        oracle.close()
+    result = {"method": run.method, "task": run.task, "seed": run.seed, **summary,
+              **run_metrics(oracle.scores(), budget)}
+    if summarise is not None:
+        result.update({f"top10_{k}": v for k, v in summarise(list(oracle.best(10)["item"])).items()})
+    done.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def run_metrics(scores: np.ndarray, budget: int) -> dict[str, float]:
+    """PMO's numbers of one run: AUC of the top-1/10/100 curves and the final top-k means."""
+    out = {}
+    for k in (1, 10, 100):
+        out[f"auc_top{k}"] = top_auc(scores, k, budget, finished=True)
+        out[f"top{k}"] = top_mean(scores, k)
+    return out
+
+
+def summary_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds of every metric, per method and task."""
+    numeric = [c for c in results.columns if c not in ("method", "task", "seed")
+               and pd.api.types.is_numeric_dtype(results[c])]
+    grouped = results.groupby(["method", "task"])[numeric]
+    mean, std = grouped.mean(), grouped.std(ddof=0)
+    table = mean.join(std.add_suffix("_std"))
+    table["seeds"] = results.groupby(["method", "task"]).size()
+    return table.reset_index()
+
+
+def run_benchmark(runs: list[Run], root: Path, budget: int, library: list[str],
+                  batch_size: int = 200, options: dict[str, Any] | None = None,
+                  summarise=None, progress: bool = False) -> pd.DataFrame:
+    """Every run as a Ray task (finished ones read back); one row of results per run."""
+    from latentsci.runtime import map_batches
+
+    rows = map_batches(run_one, runs, desc="benchmark", progress=progress, weight=lambda r: 1,
+                       root=str(root),
+                       budget=budget, library=library, batch_size=batch_size,
+                       options=options or {}, summarise=summarise)
+    return pd.DataFrame(rows)

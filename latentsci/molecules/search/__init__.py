@@ -1,0 +1,1 @@
+"""Molecule optimisers behind the latent search layer's ask/tell interface (Graph GA)."""
