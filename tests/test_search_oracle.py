@@ -178,3 +178,32 @@ def test_screening_runs_to_its_budget_and_resumes_where_it_stopped(ray_cluster, 
     assert list(counted["item"])[:15] == [canonical_smiles(s) for s in expected[:15]]
     with pytest.raises(ValueError, match="non-empty library"):
         Screening([])
+
+
+def test_a_scikit_learn_model_saved_with_skops_is_an_objective(ray_cluster, tmp_path):
+    import skops.io as sio
+    from sklearn.ensemble import RandomForestRegressor
+
+    from latentsci.molecules.oracles.model import morgan_bits
+
+    train = ["CCO", "CCCO", "CCCCO", "c1ccccc1", "c1ccccc1O", "CC(=O)O", "CCN", "CCCN"]
+    y = np.array([len(s) for s in train], dtype=float)
+    model = RandomForestRegressor(n_estimators=5, random_state=0).fit(morgan_bits(train), y)
+    sio.dump(model, tmp_path / "model.skops")
+    objective = get_objective(f"sklearn:{tmp_path / 'model.skops'}")
+    oracle = BudgetedOracle(objective, budget=5, log=CallLog(tmp_path / "log"))
+    np.testing.assert_allclose(oracle(["OCC", "c1ccccc1"]),
+                               model.predict(morgan_bits(["CCO", "c1ccccc1"])))
+    oracle.close()
+    with pytest.raises(OracleError, match="no such model file"):
+        get_objective(f"sklearn:{tmp_path / 'missing.skops'}")
+    import os
+
+    from sklearn.preprocessing import FunctionTransformer
+
+    sio.dump(FunctionTransformer(func=os.system), tmp_path / "hostile.skops")
+    with pytest.raises(OracleError, match="refused, it holds types outside .*: posix.system"):
+        get_objective(f"sklearn:{tmp_path / 'hostile.skops'}")  # never loaded, never called
+    (tmp_path / "pickled.skops").write_bytes(b"not a zip file")
+    with pytest.raises(OracleError, match="not a skops model file"):
+        get_objective(f"sklearn:{tmp_path / 'pickled.skops'}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from rdkit import Chem
 
@@ -96,6 +97,17 @@ def _smarts(inverse: bool):
     return build
 
 
+def _sklearn(path: str) -> Objective:
+    """sklearn:PATH, a .skops model scoring Morgan bits (checked before any work)."""
+    from latentsci.molecules.oracles.model import FingerprintModel, load_model
+
+    load_model(path)
+    return Objective(f"sklearn:{path}", f"scikit-learn model {path} on Morgan bits",
+                     FingerprintModel(str(Path(path).resolve())), canonical_smiles)
+
+
+register_family("sklearn", _sklearn, "a scikit-learn model on Morgan bits (r=2, 2048), saved "
+                "with skops: sklearn:PATH.skops")
 register_family("similarity", _similarity, "Tanimoto to a target: similarity:FINGERPRINT:SMILES "
                 f"({', '.join(FINGERPRINTS)}; ecfp4 = unfolded Morgan r=2 counts)")
 register_family("isomer", _isomer, "closeness to a formula: isomer:FORMULA (GuacaMol's score)")
