@@ -183,11 +183,10 @@ def test_load_codec_from_an_mlflow_uri(tmp_path, molecule_folder):
         load_codec("runs:/0123/checkpoint", tracking_uri=uri)
 
 
-def test_a_store_gives_back_the_codec_that_wrote_it_and_notices_changed_weights(
-        tmp_path, molecule_folder):
+def _written_by_a_copy(tmp_path, molecule_folder):
+    """(a copy of the model folder, its codec, a store of MOLECULES that codec wrote)."""
     import shutil
 
-    from latentsci.latent import store_codec
     from latentsci.store import LatentStore
 
     folder = shutil.copytree(molecule_folder, tmp_path / "model")
@@ -196,13 +195,26 @@ def test_a_store_gives_back_the_codec_that_wrote_it_and_notices_changed_weights(
                                attrs={"codec": codec_record(codec)})
     store.write_rows(0, codec.encode(MOLECULES).z, [f"m{i}" for i in range(8)])
     store.finalize()
-    opened = LatentStore.open(tmp_path / "s.zarr")
+    return folder, codec, LatentStore.open(tmp_path / "s.zarr")
+
+
+def _retrain_in_place(folder) -> None:
+    """Shift every weight a little and save over the model, as a retraining would."""
+    state = torch.load(folder / "model.pt", weights_only=True)
+    state = {k: v + 1e-3 if v.is_floating_point() else v for k, v in state.items()}
+    torch.save(state, folder / "model.pt")
+
+
+def test_a_store_gives_back_the_codec_that_wrote_it_and_notices_changed_weights(
+        tmp_path, molecule_folder):
+    from latentsci.latent import store_codec
+    from latentsci.store import LatentStore
+
+    folder, codec, opened = _written_by_a_copy(tmp_path, molecule_folder)
     back = store_codec(opened)
     assert back.kind == "molecule_vae" and back.weights_sha256 == codec.weights_sha256
     assert back.decode(opened.vectors(slice(None))) == codec.decode(codec.encode(MOLECULES).z)
-    state = torch.load(folder / "model.pt", weights_only=True)
-    state = {k: v + 1e-3 if v.is_floating_point() else v for k, v in state.items()}
-    torch.save(state, folder / "model.pt")  # retrained in place
+    _retrain_in_place(folder)
     with pytest.raises(CodecError, match="is not the one that wrote this store"):
         store_codec(opened)
     bare = LatentStore.create(tmp_path / "bare.zarr", 1, 16, rows_per_shard=1024)
@@ -273,24 +285,14 @@ def test_codecs_bring_their_domain_pieces_in_a_fresh_process(molecule_folder, fi
 def test_a_worker_loads_a_codec_once_and_again_when_its_folder_is_rewritten(
         tmp_path, molecule_folder):
     import os
-    import shutil
 
     from latentsci.latent.codec import worker_codec
-    from latentsci.store import LatentStore
 
-    folder = shutil.copytree(molecule_folder, tmp_path / "model")
-    codec = load_codec(folder)
-    store = LatentStore.create(tmp_path / "s.zarr", 8, 16, rows_per_shard=1024,
-                               attrs={"codec": codec_record(codec)})
-    store.write_rows(0, codec.encode(MOLECULES).z, [f"m{i}" for i in range(8)])
-    store.finalize()
-    opened = LatentStore.open(tmp_path / "s.zarr")
+    folder, _, opened = _written_by_a_copy(tmp_path, molecule_folder)
     first = worker_codec(opened)
     assert worker_codec(opened) is first  # the second task of a worker reuses it
     assert worker_codec(opened, str(folder)) is not first  # an explicit model is its own entry
-    state = torch.load(folder / "model.pt", weights_only=True)
-    state = {k: v + 1e-3 if v.is_floating_point() else v for k, v in state.items()}
-    torch.save(state, folder / "model.pt")
+    _retrain_in_place(folder)
     stat = (folder / "model.pt").stat()
     os.utime(folder / "model.pt", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     with pytest.raises(CodecError, match="is not the one that wrote this store"):
