@@ -103,7 +103,10 @@ def test_probe_reads_the_viscosity_by_trajectory_groups(stores):
                          splits=3)
     result = PROBE.run(config, _context(tmp, "probe", encode={"store": str(fit)}))
     summary = pd.read_csv(result.outputs["probe"])
-    assert set(summary["features"]) == {"latent"} and set(summary["model"]) == {"ridge", "mlp"}
+    assert set(summary["features"]) == {"none", "latent"}
+    assert set(summary["model"]) == {"mean", "ridge", "mlp"}
+    latent = summary.set_index(["features", "model"])["mean"]
+    assert latent["latent", "mlp"] < latent["none", "mean"]  # standardised targets: nu ~ 1e-3
     scores = pd.read_csv(result.outputs["scores"])
     assert (scores["test"] % 6 == 0).all()  # whole trajectories (6 frames each) per side
     with pytest.raises(Exception, match="no column 'forcing'"):

@@ -7,6 +7,7 @@ import textwrap
 
 import numpy as np
 import pandas as pd
+import pytest
 from rdkit import Chem
 from rdkit.Chem import Crippen
 
@@ -34,10 +35,14 @@ def test_a_property_written_in_the_latents_is_read_and_noise_is_not():
                       np.arange(300), n_splits=3)
     summary = probe_summary(frame).set_index(["features", "model"])["mean"]
     assert summary["latent", "ridge"] < 0.2 < summary["noise", "ridge"]
+    assert summary["none", "mean"] == pytest.approx(np.std(y), rel=0.3)  # the floor: no features
     assert summary["latent", "mlp"] < summary["noise", "mlp"]
     assert (frame["left_out"] == 1).all() and (frame["train"] + frame["test"] == 299).all()
     labels = (z[:, 1] > 0).astype(float)
     auc = probe_summary(run_probe({"latent": z}, labels, "classification", np.arange(300), 3))
+    floor = auc[auc["features"] == "none"]
+    assert list(floor["model"]) == ["prior"] and floor["mean"].item() == pytest.approx(0.5)
+    auc = auc[auc["features"] != "none"]
     assert (auc["mean"] > 0.95).all() and set(auc["model"]) == {"logistic", "mlp"}
 
 
@@ -87,8 +92,8 @@ def test_probe_stage_on_the_shipped_model_next_to_ecfp4(ray_cluster, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     stage = json.loads((run_dir / "manifest.json").read_text())["stages"]["probe"]
     summary = pd.read_csv(stage["outputs"]["probe"])
-    assert set(summary["features"]) == {"latent", "ECFP4 (Morgan radius 2, 2048 bits)"}
-    assert set(summary["model"]) == {"ridge", "mlp"} and (summary["splits"] == 2).all()
+    assert set(summary["features"]) == {"none", "latent", "ECFP4 (Morgan radius 2, 2048 bits)"}
+    assert set(summary["model"]) == {"mean", "ridge", "mlp"} and (summary["splits"] == 2).all()
     scores = pd.read_csv(stage["outputs"]["scores"])
     assert (scores["left_out"] == 1).all()  # the unparsable SMILES, counted
     # logP is in the VAE's property head's training signal: latents beat predicting the mean
