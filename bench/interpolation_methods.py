@@ -2,7 +2,7 @@
 
     python bench/interpolation_methods.py [--pairs 1000] [--steps 8] [--cpus 2]
 
-Encodes the model card's 1,000 held-out test molecules (data/models/zinc-vae-v1/
+Encodes the model card's 1,000 held-out test molecules (data/models/zinc-vae-v2/
 heldout_sample.smi) into a latent store, draws the pairs once, then decodes and scores every
 method's paths on the same pairs; prints the posterior means' norms next to sqrt(d), one row of
 mean path metrics per method, and decoded points per second (relative to lerp, same process).

@@ -1,6 +1,6 @@
 """Turn a finished run of pipelines/zinc_vae_shipped.toml into data/models/NAME with its card.
 
-Usage: python bench/ship_model.py RUN_DIR [--name zinc-vae-v1] [--extra extra.json]
+Usage: python bench/ship_model.py RUN_DIR [--name zinc-vae-v2] [--extra extra.json]
 
 Copies the trained checkpoint (model.pt + meta.json; the optimizer state stays behind), saves the
 Gaussian the run's sample stage drew from (refitted here exactly as that stage fits it: the same
@@ -152,7 +152,7 @@ def write_held_out(manifest: dict, card: dict, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--name", default="zinc-vae-v1")
+    parser.add_argument("--name", default="zinc-vae-v2")
     parser.add_argument("--extra", type=Path)
     parser.add_argument("--pipeline", default=PIPELINE, help="the pipeline file the run ran")
     parser.add_argument("--out", type=Path, help="folder to write (default data/models/NAME)")

@@ -33,4 +33,4 @@ def test_help_names_the_defaults_it_took(tmp_path):
     out = subprocess.run(latentsci_cmd("sample", "--help"), capture_output=True, text=True,
                          env=cli_env(), check=True).stdout
     assert "(default 1000)" in out and "default 1, as the sample stage" in " ".join(out.split())
-    assert "data/models/zinc-vae-v1" in out  # the model used when --model is left out
+    assert "data/models/zinc-vae-v2" in out  # the model used when --model is left out

@@ -66,4 +66,4 @@ def test_cli_samples_from_the_shipped_model_by_default(ray_cluster, tmp_path):
     assert len(drawn) == 10 and all(Chem.MolFromSmiles(s) is not None for s in drawn)
     helped = subprocess.run(latentsci_cmd("sample", "--help"), env=cli_env(),
                             capture_output=True, text=True, timeout=60)
-    assert "data/models/zinc-vae-v1" in helped.stdout
+    assert "data/models/zinc-vae-v2" in helped.stdout

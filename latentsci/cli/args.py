@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 SHIPPED_HELP = ("model folder (default: the molecule model shipped in "
-                "data/models/zinc-vae-v1, see its MODEL_CARD.md)")
+                "data/models/zinc-vae-v2, see its MODEL_CARD.md)")
 
 
 def verb(verbs, name: str, fn, text: str, examples: list[str], parents=(),

@@ -1,6 +1,6 @@
 """The molecule model that ships with the project: where it is, and its fitted latent Gaussian.
 
-`data/models/zinc-vae-v1/` holds a checkpoint (model.pt + meta.json, loaded weights-only), the
+`data/models/zinc-vae-v2/` holds a checkpoint (model.pt + meta.json, loaded weights-only), the
 Gaussian fitted to its encoded training molecules (latent_gaussian.npz) and MODEL_CARD.md with
 its data, command and metrics. CLI verbs that take `--model` use it when the flag is left out.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from latentsci.errors import InputDataError
 
-SHIPPED_NAME = "zinc-vae-v1"
+SHIPPED_NAME = "zinc-vae-v2"
 LATENT_FILE = "latent_gaussian.npz"  # the fitted Gaussian beside a model's checkpoint
 MODELS_DIR = Path(__file__).resolve().parents[3] / "data" / "models"
 
