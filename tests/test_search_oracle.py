@@ -148,7 +148,9 @@ def test_score_verb_writes_scores_and_reasons(ray_cluster, tmp_path):
     assert frame.loc[0, "score"] == pytest.approx(QED.qed(Chem.MolFromSmiles("CCO")))
     listed = subprocess.run(latentsci_cmd("score", "--list"), env=cli_env(),
                             capture_output=True, text=True, timeout=120)
-    assert listed.returncode == 0 and listed.stdout.splitlines()[0].startswith("plogp ")
+    names = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert listed.returncode == 0 and {"plogp", "qed", "osimertinib_mpo", "isomer:..."} <= set(names)
+    assert names == sorted(names)
     bad = subprocess.run(latentsci_cmd("score", "--objective", "qedd", "--smiles", str(smiles)),
                          env=cli_env(), capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error: unknown objective")

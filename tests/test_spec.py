@@ -84,7 +84,8 @@ def test_unknown_kind_and_need_and_cycle(tmp_path):
     path = _write(tmp_path, head + '[stages.a]\nkind = "trian"\n')
     assert _error(path) == (f"{path}: stages.a.kind: unknown stage kind 'trian' (workflow "
                             "'molecules' offers: ingest, fingerprints, train, codec, encode, "
-                            "sample, evaluate, interpolate, ood_fit, ood_gate, probe, structure)")
+                            "sample, evaluate, interpolate, ood_fit, ood_gate, probe, structure, "
+                            "benchmark)")
     path = _write(tmp_path, head + '[stages.a]\nkind = "fingerprints"\nneeds = ["b"]\n')
     assert _error(path) == f"{path}: stages.a.needs: no stage named 'b'"
     path = _write(tmp_path, head + '[stages.a]\nkind = "fingerprints"\nneeds = ["b"]\n'
