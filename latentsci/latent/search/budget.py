@@ -79,10 +79,7 @@ class BudgetedOracle:
         """Scores of items in order: cached, newly scored, 0 for invalid, NaN over budget."""
         keys = [self.objective.canonical(item) for item in items]
         out = np.full(len(items), np.nan)
-        new: list[str] = []
-        for key in keys:
-            if key is not None and key not in self._cache and key not in new:
-                new.append(key)
+        new = list(dict.fromkeys(k for k in keys if k is not None and k not in self._cache))
         new = new[: self.remaining]
         rows = [self._row(-1, item, 0.0, "not a valid item", round)
                 for item, key in zip(items, keys) if key is None]
@@ -107,9 +104,10 @@ class BudgetedOracle:
                 "round": int(round)}
 
     def best(self, k: int = 10) -> pd.DataFrame:
-        """The k best counted calls (item, score, index), best first."""
-        calls = self.log.read()
-        calls = calls[calls["index"] >= 0]
+        """The k best counted calls (item, score, index), best first (from the cache, which
+        holds every counted call in call order: no second read of the log)."""
+        calls = pd.DataFrame({"item": list(self._cache), "score": self._order,
+                              "index": np.arange(self.calls)})
         return calls.sort_values(["score", "index"], ascending=[False, True]).head(k)
 
     def close(self) -> None:

@@ -111,6 +111,12 @@ def parse_formula(formula: str) -> list[tuple[str, int]]:
     return pairs
 
 
+@lru_cache(maxsize=64)
+def _parsed(formula: str) -> tuple[tuple[str, int], ...]:
+    """A formula parsed once per process (isomer terms score every molecule against it)."""
+    return tuple(parse_formula(formula))
+
+
 @dataclass(frozen=True)
 class Isomer:
     """How close the molecule's formula is to a target formula (GuacaMol): per element a
@@ -122,7 +128,7 @@ class Isomer:
 
     def __call__(self, mol: Chem.Mol) -> float:
         """The isomer score, 1 for an exact match of the formula."""
-        pairs = parse_formula(self.formula)
+        pairs = _parsed(self.formula)
         full = Chem.AddHs(mol)
         counts: dict[str, int] = {}
         for atom in full.GetAtoms():
