@@ -127,10 +127,15 @@ def store_codec(store: Any, **options: Any) -> Codec:
     return codec
 
 
+def _is_uri(text: str) -> bool:
+    """Whether a model source names an MLflow artifact rather than a folder on disk."""
+    return "://" in text or text.startswith(("runs:", "models:"))
+
+
 def _local_folder(path_or_uri: str, tracking_uri: str | None) -> Path:
     """A model folder on disk: the path itself, or an MLflow artifact downloaded from its URI."""
     text = str(path_or_uri)
-    if "://" in text or text.startswith(("runs:", "models:")):
+    if _is_uri(text):
         import mlflow
 
         try:
@@ -183,7 +188,7 @@ def _folder_stamp(source: str) -> tuple:
     """What changes when a local model folder is rewritten (names, sizes, mtimes); a URI names
     one logged artifact, so it is its own stamp."""
     folder = Path(source)
-    if "://" in source or source.startswith(("runs:", "models:")) or not folder.is_dir():
+    if _is_uri(source) or not folder.is_dir():
         return (source,)
     return tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns)
                         for f in folder.iterdir() if f.is_file()))
