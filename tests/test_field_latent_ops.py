@@ -124,3 +124,26 @@ def test_structure_clusters_by_viscosity_and_scores_the_factor(stores):
     with pytest.raises(Exception, match="needs a store of items"):
         STRUCTURE.run(StructureConfig(classes="groups"),
                       _context(tmp, "structure2", encode={"store": str(fit)}))
+
+
+def test_field_detectors_compare_latent_summaries_and_keep_that_when_saved(stores, tmp_path):
+    from latentsci.latent.codec import load_codec
+    from latentsci.latent.ood import OODConfig
+    from latentsci.latent.ood_files import load_detector, save_detector
+    from latentsci.latent.ood_fit import fit_detector, gate
+    from latentsci.store import LatentStore
+
+    _, fit, shifted, codec_path = stores
+    store, codec = LatentStore.open(fit), load_codec(codec_path)
+    config = OODConfig(detectors=["mahalanobis", "knn"], k=3, calibration_rows=12,
+                       calibration_groups="trajectory")
+    detector = fit_detector(store, config, codec)
+    assert detector.space == "summary" and len(detector.mean) != store.dim
+    raw = fit_detector(store, config.model_copy(update={"space": "latent"}), codec)
+    assert raw.space == "latent" and len(raw.mean) == store.dim
+    loaded = load_detector(save_detector(detector, tmp_path / "det"), codec, store)
+    z = LatentStore.open(shifted).vectors(np.arange(8))
+    np.testing.assert_allclose(gate(loaded, store, codec, z=z).score,
+                               gate(detector, store, codec, z=z).score)
+    with pytest.raises(Exception, match="needs the codec it was fitted with"):
+        gate(loaded, store, None, z=z)

@@ -93,6 +93,14 @@ def test_a_saved_detector_scores_the_same_and_checks_its_codec(fitted, tmp_path)
         load_detector(tmp_path)
 
 
+def test_molecule_latents_have_no_summary_to_compare(fitted):
+    store, codec, detector, _ = fitted
+    assert detector.space == "latent"  # "auto": the molecule domain has no latent summary
+    with pytest.raises(Exception, match="has no latent summary"):
+        fit_detector(store, OODConfig(k=5, calibration_rows=60, detectors=["mahalanobis"],
+                                      space="summary"), codec)
+
+
 def test_separation_counts_unencodable_items_with_the_worst_score():
     inside = np.array([0.1, 0.2, 0.3, np.inf])
     outside = np.array([0.9, np.inf])

@@ -149,6 +149,25 @@ def test_knn_standardised_matches_numpy_on_the_transformed_rows(filled):
         top_k(store, queries, k=5, standardise=(shift, -scale))
 
 
+def test_knn_on_a_feature_map_matches_numpy_on_the_mapped_rows(filled):
+    store, z, _, _ = filled
+    features = lambda x: np.stack([np.abs(x).sum(1), (x ** 2).sum(1), x[:, 0]], axis=1)  # noqa: E731
+    mapped = features(z)
+    shift, scale = mapped.mean(axis=0), mapped.std(axis=0)
+    queries = z[[5, 40, 900]] * 0.7
+    rows, dist = top_k(store, queries, k=4, metric="euclidean", standardise=(shift, scale),
+                       features=features)
+    full = np.linalg.norm(((features(queries) - shift) / scale)[:, None]
+                          - ((mapped - shift) / scale)[None], axis=2)
+    expected = np.argsort(full, axis=1)[:, :4]
+    np.testing.assert_array_equal(rows, expected)
+    np.testing.assert_allclose(dist, np.take_along_axis(full, expected, 1), rtol=1e-4, atol=1e-4)
+    with pytest.raises(StoreError, match="of 3 values each"):
+        top_k(store, queries, k=4, standardise=(z.mean(0), z.std(0)), features=features)
+    with pytest.raises(StoreError, match="features must map"):
+        top_k(store, queries, k=4, features=lambda x: x.sum(1))
+
+
 def test_knn_in_small_query_chunks_gives_the_same_answer(filled, monkeypatch):
     import latentsci.store.neighbours as neighbours
 

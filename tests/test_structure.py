@@ -38,3 +38,17 @@ def test_kmeans_finds_separated_classes_and_not_random_labels():
     assert shuffled["ari"] < 0.05 and shuffled["silhouette_classes"] < 0.05
     with pytest.raises(ValueError, match="at least two known classes"):
         cluster_scores(x, np.zeros(400))
+
+
+def test_dci_split_by_groups_does_not_credit_memorised_groups():
+    # each group's factor is arbitrary and its rows are near copies of one random latent:
+    # a row split lets the regressor look the group up, a group split cannot
+    rng = np.random.default_rng(2)
+    groups = np.repeat(np.arange(40), 10)
+    factor = rng.uniform(size=(40, 2))[groups]
+    z = rng.normal(size=(40, 4))[groups] + 0.01 * rng.normal(size=(400, 4))
+    by_rows = dci(z, factor)["dci_informativeness"]
+    by_groups = dci(z, factor, groups=groups)["dci_informativeness"]
+    assert by_rows > 0.8 and by_groups < 0.3
+    with pytest.raises(ValueError, match="at least two groups"):
+        dci(z, factor, groups=np.zeros(400))

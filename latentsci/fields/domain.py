@@ -107,9 +107,38 @@ def frame_path_metrics(frames: list, context: dict) -> dict[str, float]:
     return out
 
 
+SUMMARY_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+POWER_FLOOR = 1e-8  # keeps the log power of a flat latent channel finite
+
+
+def latent_grid_summary(codec, z: np.ndarray) -> np.ndarray:
+    """Per latent channel: the log power in each radial wavenumber shell of the latent grid and
+    quantiles of its values: unchanged when structures move across a periodic domain (an
+    autoencoder's latent grid moves with them), so OOD distances see the physics, not the phase.
+
+    z (n, prod(latent_shape)) -> (n, channels * (shells + quantiles)); NaN rows stay NaN."""
+    rows = np.asarray(z, dtype=np.float64)
+    grids = rows.reshape(len(rows), *codec.latent_shape)
+    if grids.ndim != 4:  # not a (channel, x, y) grid: nothing to summarise
+        return rows
+    h, w = grids.shape[2:]
+    power = np.abs(np.fft.rfft2(grids, axes=(2, 3))) ** 2 / (h * w)
+    ky, kx = np.fft.fftfreq(h) * h, np.fft.rfftfreq(w) * w
+    shell = np.rint(np.hypot(ky[:, None], kx[None, :])).astype(int).ravel()
+    # rfft2 holds each column 1..w/2-1 once for a pair of conjugate modes: count it twice
+    weight = np.where((np.arange(len(kx)) == 0) | (np.arange(len(kx)) == w // 2 * (w % 2 == 0)),
+                      1.0, 2.0)
+    flat = (power * weight).reshape(len(rows), grids.shape[1], -1)
+    shells = np.stack([flat[..., shell == s].sum(-1) for s in range(1, shell.max() + 1)], -1)
+    quantiles = np.moveaxis(np.quantile(grids.reshape(*grids.shape[:2], -1), SUMMARY_QUANTILES,
+                                        axis=-1), 0, -1)
+    summary = np.concatenate([np.log(shells + POWER_FLOOR), quantiles], axis=-1)
+    return summary.reshape(len(rows), -1).astype(np.float32)
+
+
 FIELD_PIECES = DomainPieces(similarity=pattern_correlation,
                             similarity_name="pattern correlation (mean removed per frame)",
                             properties=field_statistics,
                             property_names=("mean_<channel>", "std_<channel>"),
                             draw_paths=frame_strips, path_metrics=frame_path_metrics,
-                            path_context=training_range)
+                            path_context=training_range, latent_summary=latent_grid_summary)

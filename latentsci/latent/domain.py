@@ -47,6 +47,10 @@ class DomainPieces:
     baseline_name: str = ""
     # the group of each item a probe's splits keep on one side (molecules: Murcko scaffold)
     groups: Callable[[Sequence[Any]], np.ndarray] | None = None
+    # summary(codec, z) -> (n, m): what OOD detectors compare instead of raw z rows where the
+    # raw rows measure the wrong thing (fields: a latent grid's power spectrum and quantiles,
+    # which do not move when the same structures sit elsewhere on a periodic domain)
+    latent_summary: Callable[[Any, np.ndarray], np.ndarray] | None = None
 
 
 _PIECES: dict[str, DomainPieces] = {}

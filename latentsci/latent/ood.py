@@ -12,6 +12,9 @@ Detectors (higher = further from the training data):
     reconstruction  the codec's per-item reconstruction error (needs the items)
     similarity      1 - the largest similarity to the training items (molecules: Tanimoto of
                     Morgan fingerprints; needs the items and a domain that says how)
+Mahalanobis and kNN compare raw z rows, or the domain's `latent_summary` of them where it has
+one (`space`; fields: a translation-invariant summary of the latent grid, since raw distances
+between grids of a convolutional autoencoder measure where structures sit, not what they are).
 Each detector's score becomes its in-distribution percentile (the share of held-out training rows
 scoring lower); the combined score is their mean, and the threshold keeps `keep` of held-out
 in-distribution rows. An item the codec cannot encode is out of distribution by definition:
@@ -47,6 +50,8 @@ class OODConfig(BaseModel):
     max_reference: int = Field(default=50000, gt=0)  # training items the similarity compares to
     seed: int = 0
     knn_metric: Literal["euclidean", "cosine"] = "euclidean"  # between standardised latents
+    # what Mahalanobis and kNN compare: "auto" = the domain's latent summary where it has one
+    space: Literal["auto", "latent", "summary"] = "auto"
 
     @field_validator("detectors")
     @classmethod
@@ -74,6 +79,7 @@ class Detector:
     threshold: float = 1.0
     reference_items: list = field(default_factory=list)
     scale: np.ndarray | None = None  # per-dimension std of the fit rows (kNN standardises by it)
+    space: Literal["latent", "summary"] = "latent"  # resolved from config.space at fitting
 
 
 @dataclass
@@ -88,15 +94,36 @@ class Verdict:
     encoded: np.ndarray
 
 
+def resolve_space(config: OODConfig, pieces: DomainPieces | None) -> str:
+    """"summary" where the config asks for it (or leaves it to the domain and the domain has
+    one), else "latent"; one line when a summary is asked of a domain without one."""
+    has = pieces is not None and pieces.latent_summary is not None
+    if config.space == "summary" and not has:
+        raise ValueError("space = 'summary' but this codec's domain has no latent summary "
+                         "(space: latent)")
+    return "summary" if has and config.space != "latent" else "latent"
+
+
+def summary_map(detector: Detector, codec: Codec | None, pieces: DomainPieces | None):
+    """The z -> compared-vector map of the detector (None: the raw rows)."""
+    if detector.space == "latent":
+        return None
+    if codec is None or pieces is None or pieces.latent_summary is None:
+        raise ValueError("this detector compares latent summaries: it needs the codec it was "
+                         "fitted with and that codec's domain")
+    return lambda z: pieces.latent_summary(codec, z)
+
+
 def _mahalanobis(detector: Detector, z: np.ndarray) -> np.ndarray:
-    """Mahalanobis distances of rows to the training mean."""
+    """Mahalanobis distances of rows (compared vectors) to the training mean."""
     centred = z.astype(np.float64) - detector.mean
     squared = np.einsum("nd,nd->n", centred @ detector.precision, centred)  # BLAS, then a dot
     return np.sqrt(np.maximum(squared, 0))
 
 
-def _knn(detector: Detector, store, z: np.ndarray) -> np.ndarray:
-    """k-th neighbour distance among the training rows, between standardised latents."""
+def _knn(detector: Detector, store, z: np.ndarray, summary=None) -> np.ndarray:
+    """k-th neighbour distance among the training rows, between standardised latents (or
+    standardised summaries of them)."""
     from latentsci.store.neighbours import top_k
 
     allowed = np.zeros(len(store), dtype=bool)
@@ -107,7 +134,7 @@ def _knn(detector: Detector, store, z: np.ndarray) -> np.ndarray:
     else:
         standardise = (detector.mean, detector.scale)
     _, dist = top_k(store, z, detector.config.k, metric, allowed=allowed,
-                    standardise=standardise)
+                    standardise=standardise, features=summary)
     kth = dist[:, -1].astype(np.float64)
     return np.sqrt(np.maximum(2.0 * kth, 0.0)) if metric == "cosine" else kth
 
@@ -116,13 +143,15 @@ def raw_scores(detector: Detector, store, z: np.ndarray, items: list | None, cod
                pieces: DomainPieces | None) -> dict[str, np.ndarray]:
     """Every usable detector's raw score of the rows (inf where z is not finite)."""
     finite = np.isfinite(z).all(axis=1)
+    summary = summary_map(detector, codec, pieces)
     out = {}
     for name in detector.config.detectors:
         values = np.full(len(z), np.inf)
         if name == "mahalanobis" and finite.any():
-            values[finite] = _mahalanobis(detector, z[finite])
+            values[finite] = _mahalanobis(
+                detector, z[finite] if summary is None else summary(z[finite]))
         elif name == "knn" and finite.any():
-            values[finite] = _knn(detector, store, z[finite])
+            values[finite] = _knn(detector, store, z[finite], summary)
         elif name == "reconstruction" and items is not None and codec is not None:
             errors = np.asarray(codec.reconstruction_error(items), dtype=np.float64)
             values = np.where(np.isfinite(errors) & finite, errors, np.inf)

@@ -21,7 +21,8 @@ def save_detector(detector: Detector, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "format_version": VERSION, "config": detector.config.model_dump(),
             "codec": detector.codec, "store": detector.store, "dim": detector.dim,
-            "threshold": detector.threshold, "calibrated": sorted(detector.calibration)}
+            "threshold": detector.threshold, "calibrated": sorted(detector.calibration),
+            "space": detector.space}
     (folder / "detector.json").write_text(json.dumps(meta, indent=2))
     arrays = {"fit_rows": detector.fit_rows, "mean": detector.mean,
               "precision": detector.precision,
@@ -68,7 +69,7 @@ def load_detector(folder: Path, codec: Codec | None = None, store=None) -> Detec
     reference = (folder / "reference.txt").read_text().splitlines()
     detector = Detector(OODConfig(**meta["config"]), meta["codec"], meta["store"], meta["dim"],
                         fit_rows, mean, precision, calibration, float(meta["threshold"]),
-                        reference, scale)
+                        reference, scale, meta.get("space", "latent"))
     return check_detector(detector, folder, codec, store)
 
 

@@ -8,7 +8,8 @@ import numpy as np
 from latentsci.errors import StoreError
 from latentsci.latent.codec import Codec, codec_record, store_codec
 from latentsci.latent.domain import DomainPieces, pieces_or_none
-from latentsci.latent.ood import Detector, OODConfig, Verdict, combined, raw_scores, verdict
+from latentsci.latent.ood import (Detector, OODConfig, Verdict, combined, raw_scores,
+                                  resolve_space, verdict)
 
 
 def _split_rows(store, config: OODConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -65,14 +66,21 @@ def fit_detector(store, config: OODConfig | None = None, codec: Codec | None = N
     rows, z, calibrate = _split_rows(store, config)
     items = _items(store, rows, pieces)
     fit = rows[~calibrate]
-    shrunk = LedoitWolf().fit(z[~calibrate].astype(np.float64))
+    try:
+        space = resolve_space(config, pieces)
+    except ValueError as exc:
+        raise StoreError(f"{store.path}: {exc}") from None
+    compared = z[~calibrate]
+    if space == "summary":
+        compared = pieces.latent_summary(codec, compared)
+    shrunk = LedoitWolf().fit(compared.astype(np.float64))
     reference = [items[i] for i in np.flatnonzero(~calibrate)] if items is not None else []
     if len(reference) > config.max_reference:
         pick = np.random.default_rng(config.seed).permutation(len(reference))
         reference = [reference[i] for i in np.sort(pick[: config.max_reference])]
     detector = Detector(config, codec_record(codec), str(store.path), store.dim, fit,
                         shrunk.location_, shrunk.precision_, reference_items=reference,
-                        scale=np.maximum(z[~calibrate].std(axis=0), 1e-6))
+                        scale=np.maximum(compared.std(axis=0), 1e-6), space=space)
     held_items = [items[i] for i in np.flatnonzero(calibrate)] if items is not None else None
     raw = raw_scores(detector, store, z[calibrate], held_items, codec, pieces)
     detector.calibration = {k: np.sort(v[np.isfinite(v)]) for k, v in raw.items()}

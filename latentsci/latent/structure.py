@@ -56,13 +56,27 @@ def _entropy(p: np.ndarray, base: int) -> np.ndarray:
     return -(p * np.log(p)).sum(axis=-1) / np.log(base)
 
 
-def dci(z: np.ndarray, factors: np.ndarray, seed: int = 0,
-        test_share: float = 0.25) -> dict[str, float]:
-    """Disentanglement, completeness and informativeness (test R^2, mean over factors)."""
-    from sklearn.ensemble import GradientBoostingRegressor
-    from sklearn.model_selection import train_test_split
+def _dci_split(n: int, seed: int, test_share: float,
+               groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test rows; with groups, each group whole on one side (frames of one trajectory
+    are near copies: split by rows, informativeness would be an upper bound)."""
+    from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
-    train, test = train_test_split(np.arange(len(z)), test_size=test_share, random_state=seed)
+    if groups is None:
+        return train_test_split(np.arange(n), test_size=test_share, random_state=seed)
+    if len(np.unique(groups)) < 2:
+        raise ValueError("a DCI split by groups needs at least two groups")
+    split = GroupShuffleSplit(n_splits=1, test_size=test_share, random_state=seed)
+    return next(split.split(np.zeros(n), groups=np.asarray(groups).astype(str)))
+
+
+def dci(z: np.ndarray, factors: np.ndarray, seed: int = 0, test_share: float = 0.25,
+        groups: np.ndarray | None = None) -> dict[str, float]:
+    """Disentanglement, completeness and informativeness (test R^2, mean over factors; rows of
+    one group kept on one side of the split when groups are given)."""
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    train, test = _dci_split(len(z), seed, test_share, groups)
     importance = np.zeros((z.shape[1], factors.shape[1]))
     r2 = []
     for k in range(factors.shape[1]):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
+from collections.abc import Callable
+
 import numpy as np
 
 from latentsci.errors import StoreError
@@ -67,6 +69,7 @@ def top_k(store, queries: np.ndarray, k: int, metric: Metric = "cosine",
           exclude_rows: np.ndarray | None = None,
           allowed: np.ndarray | None = None,
           standardise: tuple[np.ndarray, np.ndarray] | None = None,
+          features: Callable[[np.ndarray], np.ndarray] | None = None,
           ) -> tuple[np.ndarray, np.ndarray]:
     """Row numbers and distances of the k nearest rows to each query, exactly.
 
@@ -75,14 +78,17 @@ def top_k(store, queries: np.ndarray, k: int, metric: Metric = "cosine",
     which is how "neighbours of an id" leaves out the id itself; `allowed` (a boolean mask over
     the store's rows) restricts the candidates, e.g. to a split or a filter's rows;
     `standardise=(shift, scale)` compares (x - shift) / scale instead of x, for rows and queries
-    alike (cosine between centred latents rather than raw ones, as an OOD detector wants).
+    alike (cosine between centred latents rather than raw ones, as an OOD detector wants);
+    `features` maps rows (n, store.dim) to the vectors compared, applied before `standardise`
+    to each shard as it is read (an OOD detector on a summary of each latent, e.g. a field
+    latent grid's power spectrum, needs no second copy of the store).
     """
     if metric not in ("cosine", "euclidean"):
         raise StoreError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
     queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
     if queries.shape[1] != store.dim:
         raise StoreError(f"{store.path}: query has {queries.shape[1]} dims, store has {store.dim}")
-    affine = _affine(standardise, store.dim)
+    affine = _transform(features, standardise, store.dim)
     queries = affine(queries)
     if metric == "cosine":
         queries = _unit(queries)
@@ -127,14 +133,29 @@ def _chunk_scores(z: np.ndarray, queries: np.ndarray, a: int, step: int, metric:
     return dist
 
 
-def _affine(standardise: tuple[np.ndarray, np.ndarray] | None, dim: int):
-    """x -> (x - shift) / scale as float32 (the identity without `standardise`)."""
+def _transform(features: Callable[[np.ndarray], np.ndarray] | None,
+               standardise: tuple[np.ndarray, np.ndarray] | None, dim: int):
+    """x -> (features(x) - shift) / scale as float32 (each part the identity when not given)."""
+    mapped = _mapped(features, dim)
     if standardise is None:
-        return lambda x: x
+        return mapped
+    out_dim = mapped(np.zeros((1, dim), dtype=np.float32)).shape[1]
     shift, scale = (np.asarray(a, dtype=np.float32).reshape(-1) for a in standardise)
-    if shift.shape != (dim,) or scale.shape != (dim,) or not (scale > 0).all():
-        raise StoreError(f"standardise needs a shift and a positive scale of {dim} values each")
-    return lambda x: (np.asarray(x, dtype=np.float32) - shift) / scale
+    if shift.shape != (out_dim,) or scale.shape != (out_dim,) or not (scale > 0).all():
+        raise StoreError(f"standardise needs a shift and a positive scale of {out_dim} values "
+                         f"each")
+    return lambda x: (mapped(x) - shift) / scale
+
+
+def _mapped(features: Callable[[np.ndarray], np.ndarray] | None, dim: int):
+    """x -> features(x) as a 2-D float32 array, checked once on a zero row."""
+    if features is None:
+        return lambda x: np.asarray(x, dtype=np.float32)
+    probe = np.asarray(features(np.zeros((2, dim), dtype=np.float32)))
+    if probe.ndim != 2 or len(probe) != 2:
+        raise StoreError(f"features must map (n, {dim}) rows to (n, m) vectors, gave "
+                         f"{probe.shape} for 2 rows")
+    return lambda x: np.asarray(features(np.asarray(x, dtype=np.float32)), dtype=np.float32)
 
 
 def _refine(store, queries: np.ndarray, candidates: np.ndarray, scanned: np.ndarray, k: int,
@@ -147,7 +168,7 @@ def _refine(store, queries: np.ndarray, candidates: np.ndarray, scanned: np.ndar
     if metric == "cosine":
         vectors = _unit(vectors)
     where = np.clip(np.searchsorted(wanted, candidates), 0, max(len(wanted) - 1, 0))
-    step = max(1, SCORES_PER_CHUNK // max(candidates.shape[1] * store.dim, 1))
+    step = max(1, SCORES_PER_CHUNK // max(candidates.shape[1] * vectors.shape[1], 1))
     rows, dists = [], []
     for a in range(0, len(queries), step):
         vecs = vectors[where[a : a + step]]  # (queries, candidates, dim)

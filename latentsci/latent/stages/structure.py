@@ -5,7 +5,8 @@ they are with respect to known factors (latentsci/latent/structure.py).
 domain's groups of the store's items (molecules: Murcko scaffolds), keeping the `top_classes`
 largest; the domain's baseline features (ECFP4) are clustered the same way beside the latents.
 `factors` names store columns of known generative factors (NS: viscosity, forcing amplitude;
-Gray-Scott: F, k; molecules: properties) for MIG and DCI.
+Gray-Scott: F, k; molecules: properties) for MIG and DCI; `group_column` (fields: trajectory)
+keeps each group on one side of DCI's train/test split.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class StructureConfig(StageConfig):
     classes: str | None = None
     top_classes: int = Field(default=10, ge=2)
     factors: list[str] = Field(default_factory=list)
+    group_column: str | None = None  # DCI's split keeps each group whole (fields: trajectory)
     max_rows: int = Field(default=10000, gt=10)
     seed: int = 0
 
@@ -86,7 +88,9 @@ def structure(config: StructureConfig, ctx: StageContext) -> StageResult:
         factors = np.stack([np.asarray(store.column(f)[rows], dtype=float)
                             for f in config.factors], axis=1)
         z = z.astype(np.float64)
-        metrics.update({**mig(z, factors, config.factors), **dci(z, factors, config.seed)})
+        groups = store.column(config.group_column)[rows] if config.group_column else None
+        metrics.update({**mig(z, factors, config.factors),
+                        **dci(z, factors, config.seed, groups=groups)})
     path = ctx.out_dir / "structure.json"
     path.write_text(json.dumps(metrics, indent=2))
     return StageResult(outputs={"structure": str(path)}, metrics=metrics, artifacts=[path])
