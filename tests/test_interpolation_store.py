@@ -62,10 +62,28 @@ def test_a_pair_file_with_bad_lines_keeps_the_good_ones(store_path, tmp_path):
                              ("line 4", "needs a start and an end id"),
                              ("line 5", "an end has no latent (the codec rejected it)")]
     path.write_text("from,to\nm1,m2\n")
-    with pytest.raises(InputDataError, match="'start' and 'end' id columns"):
+    with pytest.raises(InputDataError, match="'start' and 'end' id columns .* or 'chain' and 'id'"):
         pairs_from_file(path, store)
     with pytest.raises(StoreError, match="matches no row"):
         candidate_rows(store, where="id == 'none'")
+
+
+def test_a_chain_file_makes_one_path_per_leg_and_refuses_broken_chains(store_path, tmp_path):
+    store = LatentStore.open(store_path)
+    path = tmp_path / "chains.csv"
+    path.write_text("chain,id\na,m1\na,m2\nb,m3\na,m4\nb,nope\nc,m5\nd,m6\nd,m20\n")
+    pairs = pairs_from_file(path, store)
+    assert list(zip(pairs.start, pairs.end)) == [(1, 2), (2, 4)]  # a: m1 -> m2 -> m4
+    assert list(pairs.chain) == ["a", "a"] and list(pairs.leg) == [0, 1]
+    assert pairs.rejects == [("chain 'b'", "no row with id 'nope'"),
+                             ("chain 'c'", "needs at least 2 anchors"),
+                             ("chain 'd'", "an anchor has no latent (the codec rejected it)")]
+    result = interpolate_store(store, pairs, steps=3, method="lerp", per_task=1)
+    assert list(result.paths["chain"]) == ["a", "a"] and list(result.paths["leg"]) == [0, 1]
+    assert "mean_smoothness" in summary(result)  # chain labels are not averaged
+    path.write_text("chain,id\nb,nope\n")
+    with pytest.raises(InputDataError, match="no usable chain"):
+        pairs_from_file(path, store)
 
 
 def test_cli_writes_points_paths_and_rejects(store_path, tmp_path):

@@ -65,7 +65,9 @@ def add_verbs(verbs) -> None:
     ip.add_argument("--model", help="model folder or MLflow URI (default: the codec the store "
                     "records)")
     how = ip.add_mutually_exclusive_group(required=True)
-    how.add_argument("--pairs", type=Path, metavar="FILE", help="CSV with start,end id columns")
+    how.add_argument("--pairs", type=Path, metavar="FILE",
+                     help="CSV with start,end id columns, or chain,id (each chain's anchors "
+                          "in order; its legs become paths)")
     how.add_argument("--random", type=int, metavar="N", help="N random pairs among the rows")
     how.add_argument("--neighbours", type=int, metavar="K",
                      help="each row paired with its K-th nearest neighbour")

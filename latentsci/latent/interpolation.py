@@ -140,6 +140,9 @@ def interpolate_store(store, pairs: Pairs, steps: int, method: Method = "slerp",
                         method=method, context=context)
     points = pd.DataFrame([p for part, _, _ in parts for p in part])
     paths = pd.DataFrame([s for _, part, _ in parts for s in part])
+    if pairs.chain is not None and len(paths):  # legs of chains: say which, in order
+        paths.insert(1, "chain", pairs.chain[paths["path"].to_numpy()])
+        paths.insert(2, "leg", pairs.leg[paths["path"].to_numpy()])
     frames = [f for _, _, part in parts for f in part]
     return Interpolation(points, paths, np.stack(frames) if frames else None, codec.kind)
 
@@ -167,7 +170,8 @@ def score_points(result: Interpolation, store, pairs: Pairs, steps: int, method:
 
 def summary(result: Interpolation) -> dict[str, float]:
     """Means over paths of every path metric (what a run logs and prints)."""
-    numeric = result.paths.drop(columns=["path", "start_id", "end_id"]).astype(float)
+    labels = ["path", "chain", "leg", "start_id", "end_id"]
+    numeric = result.paths.drop(columns=[c for c in labels if c in result.paths]).astype(float)
     return {f"mean_{k}": float(v) for k, v in numeric.mean(skipna=True).items()}
 
 

@@ -1,6 +1,7 @@
-"""Which latents to interpolate between: pairs from a file of ids, random pairs, or each row with
-its K-th nearest neighbour, among the rows a filter selects. Rows a codec could not encode (NaN
-z) are never an end; what was refused is counted and said."""
+"""Which latents to interpolate between: pairs from a file of ids (or chains of anchors, each
+leg a pair), random pairs, or each row with its K-th nearest neighbour, among the rows a filter
+selects. Rows a codec could not encode (NaN z) are never an end; what was refused is counted and
+said."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ class Pairs:
     start: np.ndarray
     end: np.ndarray
     rejects: list[tuple[str, str]] = field(default_factory=list)
+    chain: np.ndarray | None = None  # per pair: the chain it is a leg of (chain files only)
+    leg: np.ndarray | None = None  # and its place in that chain, from 0
 
     def __len__(self) -> int:
         return len(self.start)
@@ -77,9 +80,6 @@ def _read_pair_file(path: Path, store) -> tuple[list[tuple[int, int, int]], list
     """(line, start row, end row) of each readable line, and (where, why) of the others."""
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
-        if not reader.fieldnames or not {"start", "end"} <= set(reader.fieldnames):
-            raise InputDataError(f"{path}: expected a CSV header with 'start' and 'end' id "
-                                 f"columns, got {reader.fieldnames}")
         found, rejects = [], []
         for line, row in enumerate(reader, start=2):
             got = _pair_line(row, line, store)
@@ -90,20 +90,71 @@ def _read_pair_file(path: Path, store) -> tuple[list[tuple[int, int, int]], list
     return found, rejects
 
 
+def _header(path: Path) -> set[str]:
+    """The column names of a pair file, refused unless it is start,end or chain,id."""
+    with path.open(newline="") as handle:
+        names = csv.DictReader(handle).fieldnames or []
+    if {"start", "end"} <= set(names) or {"chain", "id"} <= set(names):
+        return set(names)
+    raise InputDataError(f"{path}: expected a CSV header with 'start' and 'end' id columns (pairs)"
+                         f" or 'chain' and 'id' (anchors of each chain in order), got {names}")
+
+
+def _read_chain_file(path: Path, store) -> tuple[list[tuple[int, int, int, str, int]], list]:
+    """(line, start row, end row, chain, leg) of each leg of every usable chain, and (where,
+    why) of the chains refused whole (an anchor that is not in the store breaks its chain)."""
+    anchors: dict[str, list[tuple[int, str]]] = {}
+    with path.open(newline="") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            name = (row.get("chain") or "").strip()
+            anchors.setdefault(name, []).append((line, (row.get("id") or "").strip()))
+    found, rejects = [], []
+    for name, members in anchors.items():
+        where = f"chain {name!r}" if name else f"line {members[0][0]}"
+        ids = [i for _, i in members]
+        if not name or len(members) < 2 or not all(ids):
+            why = ("has no chain name" if not name else "needs at least 2 anchors"
+                   if len(members) < 2 else f"line {members[ids.index('')][0]} has no id")
+            rejects.append((where, why))
+            continue
+        try:
+            rows = store.rows_of(ids)
+        except (StoreError, ValueError) as exc:
+            rejects.append((where, str(exc).split(": ", 1)[-1]))
+            continue
+        found += [(members[n][0], int(rows[n]), int(rows[n + 1]), name, n)
+                  for n in range(len(rows) - 1)]
+    return found, rejects
+
+
 def pairs_from_file(path: Path, store) -> Pairs:
-    """Pairs from a CSV with `start` and `end` id columns; bad lines are refused with a reason."""
+    """Pairs from a CSV with `start` and `end` id columns, or legs of chains from one with
+    `chain` and `id` columns (anchors in file order); bad lines or chains are refused with a
+    reason."""
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"{path}: no such pair file")
-    found, rejects = _read_pair_file(path, store)
+    chains = "start" not in _header(path)
+    found, rejects = (_read_chain_file if chains else _read_pair_file)(path, store)
     lines = np.asarray([f[0] for f in found], dtype=np.int64)
     start = np.asarray([f[1] for f in found], dtype=np.int64)
     end = np.asarray([f[2] for f in found], dtype=np.int64)
     finite = (np.isfinite(store.vectors(start)).all(axis=1)
               & np.isfinite(store.vectors(end)).all(axis=1))
-    rejects += [(f"line {n}", "an end has no latent (the codec rejected it)")
-                for n in lines[~finite]]
+    if chains:  # a chain with an anchor the codec rejected is refused whole
+        names = np.asarray([f[3] for f in found], dtype=object)
+        broken = set(names[~finite])
+        rejects += [(f"chain {n!r}", "an anchor has no latent (the codec rejected it)")
+                    for n in dict.fromkeys(names[~finite])]
+        finite = np.array([n not in broken for n in names], dtype=bool)
+    else:
+        rejects += [(f"line {n}", "an end has no latent (the codec rejected it)")
+                    for n in lines[~finite]]
     if not finite.any():
         first = f" (first: {rejects[0][0]}: {rejects[0][1]})" if rejects else ""
-        raise InputDataError(f"{path}: no usable pair{first}")
-    return Pairs(start[finite], end[finite], rejects)
+        raise InputDataError(f"{path}: no usable {'chain' if chains else 'pair'}{first}")
+    if not chains:
+        return Pairs(start[finite], end[finite], rejects)
+    return Pairs(start[finite], end[finite], rejects,
+                 np.asarray([f[3] for f in found], dtype=object)[finite],
+                 np.asarray([f[4] for f in found], dtype=np.int64)[finite])
