@@ -16,7 +16,8 @@ import numpy as np
 
 from latentsci.errors import LatentsciError
 
-PROVIDERS = ("latentsci.molecules.oracles",)  # modules that register the built-in objectives
+PROVIDERS = ("latentsci.molecules.oracles",  # modules that register the built-in objectives
+             "latentsci.latent.search.combination")
 PROBE_ITEMS = {"smiles": ["CCO", "c1ccccc1O"]}  # what a user oracle is checked on at load
 
 
