@@ -19,3 +19,17 @@ class StoreError(LatentsciError):
 
 class ClusterError(LatentsciError):
     """A Ray cluster or job server that cannot be reached or refused the request."""
+
+
+class RunLockError(LatentsciError):
+    """A run directory another live run is using (its lock names that run)."""
+
+
+class TrackingError(LatentsciError):
+    """An MLflow tracking server that cannot be reached, at the start or in the middle of a run."""
+
+
+def one_line(text: str) -> str:
+    """A message as one printable line: control characters a user's input may carry (a newline
+    in a TOML key, a tab in a filter) are written as escapes instead of breaking the line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))

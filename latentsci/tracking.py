@@ -2,24 +2,33 @@
 
 Only the driver talks to MLflow (workers return their metrics, and live training curves are read
 from checkpoints by a driver thread), so an embedded SQLite file has a single writing process.
-`MLFLOW_TRACKING_URI` points a cluster run at a real MLflow server.
+`--tracking-uri` or `MLFLOW_TRACKING_URI` points a cluster run at a real MLflow server; every
+call to it goes through `Tracker._call`, which turns a server lost mid-run into one line
+(`latentsci.tracking_server`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from latentsci.tracking_server import bound_retries, is_http, lost_server
+
+T = TypeVar("T")
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on one param value
 
 
-def tracking_uri(run_dir: Path) -> str:
-    """MLFLOW_TRACKING_URI when set, else a SQLite file inside the run directory."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(run_dir).resolve()}/mlflow.db"
+def tracking_uri(run_dir: Path, given: str | None = None) -> str:
+    """The URI given (--tracking-uri), else MLFLOW_TRACKING_URI, else a SQLite file inside the
+    run directory."""
+    return (given or os.environ.get("MLFLOW_TRACKING_URI")
+            or f"sqlite:///{Path(run_dir).resolve()}/mlflow.db")
 
 
 COMMIT_ENV = "LATENTSCI_GIT_COMMIT"  # set by `latentsci submit`: a Ray Job ships no .git
@@ -42,12 +51,15 @@ def git_commit(cwd: Path | None = None) -> str:
 class Tracker:
     """Driver-side MLflow logging for one pipeline run."""
 
-    def __init__(self, run_dir: Path, experiment: str):
+    def __init__(self, run_dir: Path, experiment: str, uri: str | None = None):
         import mlflow
 
         self.mlflow = mlflow
         self.run_dir = Path(run_dir).resolve()
-        self.uri = tracking_uri(self.run_dir)
+        self.uri = tracking_uri(self.run_dir, uri)
+        self.stage: str | None = None  # the stage whose run is active, for error lines
+        if is_http(self.uri):
+            bound_retries()
         previous = os.environ.get("MLFLOW_TRACKING_URI")
         mlflow.set_tracking_uri(self.uri)
         # MLflow also exports the URI to the environment; undo that, or the next pipeline run in
@@ -56,42 +68,83 @@ class Tracker:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = previous
-        if mlflow.get_experiment_by_name(experiment) is None:
+        self._call("opening the experiment", lambda: self._open_experiment(experiment))
+        self.experiment = experiment
+
+    def _open_experiment(self, experiment: str) -> None:
+        """Create the experiment if new (artifacts beside a SQLite file) and make it current."""
+        if self.mlflow.get_experiment_by_name(experiment) is None:
             # Keep artifacts beside the SQLite file, not in ./mlruns of whatever the cwd is.
             location = None
             if self.uri.startswith("sqlite:"):
                 location = (self.run_dir / "mlartifacts").as_uri()
-            mlflow.create_experiment(experiment, artifact_location=location)
-        mlflow.set_experiment(experiment)
-        self.experiment = experiment
+            self.mlflow.create_experiment(experiment, artifact_location=location)
+        self.mlflow.set_experiment(experiment)
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one MLflow call; if it failed because the server is gone, say so in one line."""
+        try:
+            return fn()
+        except Exception as exc:
+            where = f" for stage {self.stage}" if self.stage else ""
+            lost = lost_server(self.uri, what + where, exc)
+            if lost is None:
+                raise
+            raise lost from exc
+
+    def _end_run(self, failed: bool) -> None:
+        """End the active run; after a failure, only try (the server may be why it failed)."""
+        if not failed:
+            self._call("ending a run", self.mlflow.end_run)
+            return
+        try:
+            self.mlflow.end_run(status="FAILED")  # pops the run first, even when this raises
+        except Exception as exc:
+            logging.getLogger(__name__).warning("could not mark the run FAILED: %s", exc)
 
     @contextmanager
     def pipeline_run(self, name: str, tags: dict[str, str]) -> Iterator[str]:
         """The parent run; yields its id."""
-        with self.mlflow.start_run(run_name=name, tags=tags) as run:
+        run = self._call("starting the pipeline run",
+                         lambda: self.mlflow.start_run(run_name=name, tags=tags))
+        try:
             yield run.info.run_id
+        except BaseException:
+            self._end_run(failed=True)
+            raise
+        self._end_run(failed=False)
 
     @contextmanager
     def stage_run(self, name: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[str]:
         """A nested run for one stage, marked FAILED if the stage raises; yields its id."""
-        with self.mlflow.start_run(run_name=name, nested=True, tags=tags) as run:
+        self.stage = name
+        run = self._call("starting its run", lambda: self.mlflow.start_run(
+            run_name=name, nested=True, tags=tags))
+        try:
             self.log_params(params)
             yield run.info.run_id
+        except BaseException:
+            self._end_run(failed=True)
+            raise
+        finally:
+            self.stage = None
+        self._end_run(failed=False)
 
     def log_params(self, params: dict[str, Any]) -> None:
         """Flattened config as params, long values cut to MLflow's limit."""
         clean = {k: str(v)[:MAX_PARAM_CHARS] for k, v in params.items()}
-        self.mlflow.log_params(clean)
+        self._call("logging params", lambda: self.mlflow.log_params(clean))
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         """Numeric metrics of the active run (non-numbers are skipped, not logged as text)."""
         numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
         if numeric:
-            self.mlflow.log_metrics(numeric, step=step)
+            self._call("logging metrics", lambda: self.mlflow.log_metrics(numeric, step=step))
 
     def log_artifact(self, path: Path, subdir: str | None = None) -> None:
         """Attach a file (plot, report, manifest) to the active run."""
-        self.mlflow.log_artifact(str(path), artifact_path=subdir)
+        self._call(f"uploading {Path(path).name}",
+                   lambda: self.mlflow.log_artifact(str(path), artifact_path=subdir))
 
     def log_step(self, run_id: str, metrics: dict[str, float], step: int) -> None:
         """Numeric metrics of one step of a given run; safe from any thread, because it names
@@ -104,8 +157,10 @@ class Tracker:
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items()
                  if isinstance(v, (int, float))]
+        client = MlflowClient(self.uri)
         for start in range(0, len(batch), 1000):  # MLflow's limit per batch
-            MlflowClient(self.uri).log_batch(run_id, metrics=batch[start : start + 1000])
+            chunk = batch[start : start + 1000]
+            self._call(f"logging step {step}", lambda: client.log_batch(run_id, metrics=chunk))
 
     def child_run(self, parent_id: str, name: str, params: dict[str, Any],
                   metrics: dict[str, float]) -> str:
@@ -113,26 +168,33 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(self.uri)
-        parent = client.get_run(parent_id)
-        run = client.create_run(parent.info.experiment_id, run_name=name,
-                                tags={"mlflow.parentRunId": parent_id})
-        for key, value in params.items():
-            client.log_param(run.info.run_id, key, str(value)[:MAX_PARAM_CHARS])
-        self.log_step(run.info.run_id, metrics, 0)
-        client.set_terminated(run.info.run_id)
-        return run.info.run_id
+
+        def create() -> str:
+            parent = client.get_run(parent_id)
+            run = client.create_run(parent.info.experiment_id, run_name=name,
+                                    tags={"mlflow.parentRunId": parent_id})
+            for key, value in params.items():
+                client.log_param(run.info.run_id, key, str(value)[:MAX_PARAM_CHARS])
+            return run.info.run_id
+
+        run_id = self._call(f"creating run {name}", create)
+        self.log_step(run_id, metrics, 0)
+        self._call(f"ending run {name}", lambda: client.set_terminated(run_id))
+        return run_id
 
     def log_torch_model(self, model, name: str = "model") -> None:
         """The model in MLflow's PyTorch flavour (mlflow.pytorch.load_model); pickled, because its
         forward takes molecule batches that the default traced format cannot capture."""
         import mlflow.pytorch
 
-        mlflow.pytorch.log_model(model, name=name, serialization_format="pickle")
+        self._call("uploading the model", lambda: mlflow.pytorch.log_model(
+            model, name=name, serialization_format="pickle"))
 
     def log_folder(self, folder: Path, name: str) -> None:
         """Every file of a folder as artifacts under `name` (a plain checkpoint, say)."""
-        self.mlflow.log_artifacts(str(folder), artifact_path=name)
+        self._call(f"uploading {name}",
+                   lambda: self.mlflow.log_artifacts(str(folder), artifact_path=name))
 
     def set_tags(self, tags: dict[str, str]) -> None:
         """Tags on the active run."""
-        self.mlflow.set_tags(tags)
+        self._call("setting tags", lambda: self.mlflow.set_tags(tags))

@@ -63,15 +63,21 @@ def _context(tmp, name: str, **records) -> StageContext:
 
 def test_ood_fit_reports_a_shifted_simulation_store(stores):
     tmp, fit, shifted, codec = stores
-    config = OODFitConfig(detectors=["mahalanobis", "knn"], k=3, calibration_rows=12,
-                          inside_split="test")
+    config = OODFitConfig(detectors=["mahalanobis", "knn", "reconstruction"], k=3,
+                          calibration_rows=12, inside_split="test", report_by="trajectory")
     ctx = _context(tmp, "ood", encode={"store": str(fit)}, shift={"store": str(shifted)},
                    ae={"codec": str(codec)})
     result = OOD_FIT.run(config, ctx)
-    report = pd.read_csv(result.outputs["report"]).set_index("detector")
-    assert set(report["set"]) == {"shift"} and report.loc["combined", "outside"] == 24
+    table = pd.read_csv(result.outputs["report"])
+    report = table[table["set"] == "shift"].set_index("detector")
+    assert set(report.index) == {"mahalanobis", "knn", "reconstruction", "combined"}
+    assert report.loc["combined", "outside"] == 24
     assert report.loc["combined", "inside"] == 36  # the 6 held-out trajectories' frames
     assert result.metrics["auroc_shift"] == report.loc["combined", "auroc"]
+    # each shifted trajectory apart too (6 frames each)
+    apart = table[table["set"].str.startswith("shift.trajectory_")]
+    assert sorted(apart["set"].unique()) == [f"shift.trajectory_{t}" for t in range(4)]
+    assert (apart["outside"] == 6).all() and "auroc_shift.trajectory_0" in result.metrics
     assert (tmp / "ood" / "ood_scores.png").is_file()
 
 
@@ -147,3 +153,18 @@ def test_field_detectors_compare_latent_summaries_and_keep_that_when_saved(store
                                gate(detector, store, codec, z=z).score)
     with pytest.raises(Exception, match="needs the codec it was fitted with"):
         gate(loaded, store, None, z=z)
+
+
+def test_stored_frames_are_the_frames_the_rows_were_encoded_from(stores):
+    from latentsci.fields.domain import stored_frames
+    from latentsci.latent.codec import load_codec
+    from latentsci.store import LatentStore
+
+    tmp, fit, _, codec = stores
+    store = LatentStore.open(fit)
+    rows = np.array([0, 7, 40, 107])
+    frames = stored_frames(store, rows)
+    expected = _frames([w + 0.05 * i for i, w in enumerate([1.0, 2.0, 3.0] * 6)])
+    np.testing.assert_array_equal(frames, expected.reshape(-1, 1, 16, 16)[rows])
+    np.testing.assert_allclose(load_codec(codec).encode(frames).z, store.vectors(rows),
+                               rtol=1e-4, atol=1e-5)

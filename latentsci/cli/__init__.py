@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
-from latentsci.errors import LatentsciError
+from latentsci.errors import LatentsciError, one_line
 
 EPILOG = """examples:
   latentsci run pipelines/zinc_ingest.toml
@@ -27,14 +28,23 @@ EPILOG = """examples:
 """
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage mistakes are one line `error: ...` with exit code 2, like every other
+    user mistake (its verbs' parsers are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the mistake and where help is, on one line, and exit 2."""
+        self.exit(2, f"error: {self.prog}: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: every verb group's verbs, flags and examples."""
     from latentsci.cli import fields, latent, molecules, pipelines, search, stores
 
-    top = argparse.ArgumentParser(prog="latentsci", epilog=EPILOG,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                                  description="Learn, store and query scientific latent spaces "
-                                              "with Ray, Zarr and MLflow.")
+    top = OneLineParser(prog="latentsci", epilog=EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Learn, store and query scientific latent spaces with Ray, "
+                                    "Zarr and MLflow.")
     verbs = top.add_subparsers(dest="verb", required=True, metavar="VERB")
     for group in (pipelines, stores, latent, molecules, fields, search):
         group.add_verbs(verbs)
@@ -47,5 +57,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except LatentsciError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2

@@ -34,6 +34,7 @@ def _passthrough(args: argparse.Namespace) -> list[str]:
     extra = [f"--force={s}" for s in args.force]
     extra += ["--run-dir", str(args.run_dir)] if args.run_dir else []
     extra += ["--address", args.address] if args.address else []
+    extra += ["--tracking-uri", args.tracking_uri] if args.tracking_uri else []
     extra += ["--check"] if args.check else []
     extra += ["--profile", args.profile] if args.profile else []
     extra += ["--no-progress"] if args.no_progress else []

@@ -81,6 +81,25 @@ def training_range(store) -> dict:
     return {"low": np.nanmin(frames, axis=1).tolist(), "high": np.nanmax(frames, axis=1).tolist()}
 
 
+def stored_frames(store, rows: np.ndarray) -> np.ndarray | None:
+    """The frames (n, channel, x, y) a fields latent store's rows were encoded from, read back
+    from the field store it records (rows are trajectory-major); None when that is gone."""
+    from latentsci.fields.data.sources import open_fields
+
+    times = store.attrs.get("times_per_trajectory")
+    try:
+        source = open_fields(store.attrs.get("fields"))
+    except Exception:  # moved or deleted: detectors that need frames are left out
+        return None
+    rows = np.asarray(rows, dtype=np.int64)
+    if times is None or source.shape[1] != int(times):
+        return None
+    trajectory, step = np.divmod(rows, int(times))
+    wanted = np.unique(trajectory)
+    frames = source.read(wanted)  # (trajectories, times, channel, x, y)
+    return frames[np.searchsorted(wanted, trajectory), step]
+
+
 def frame_path_metrics(frames: list, context: dict) -> dict[str, float]:
     """VRMSE of the middle frame to each decoded end, mean VRMSE between consecutive frames,
     Spearman correlation of position with (VRMSE to the start - VRMSE to the end), and the
@@ -141,4 +160,5 @@ FIELD_PIECES = DomainPieces(similarity=pattern_correlation,
                             properties=field_statistics,
                             property_names=("mean_<channel>", "std_<channel>"),
                             draw_paths=frame_strips, path_metrics=frame_path_metrics,
-                            path_context=training_range, latent_summary=latent_grid_summary)
+                            path_context=training_range, latent_summary=latent_grid_summary,
+                            stored_items=stored_frames)

@@ -51,6 +51,10 @@ class DomainPieces:
     # raw rows measure the wrong thing (fields: a latent grid's power spectrum and quantiles,
     # which do not move when the same structures sit elsewhere on a periodic domain)
     latent_summary: Callable[[Any, np.ndarray], np.ndarray] | None = None
+    # stored_items(store, rows) -> the items those rows were encoded from, for stores that do not
+    # hold them in a column (fields: frames read back from the field store the latents record),
+    # or None when they cannot be found; what reconstruction-error detectors need
+    stored_items: Callable[[Any, np.ndarray], Any] | None = None
 
 
 _PIECES: dict[str, DomainPieces] = {}

@@ -48,12 +48,17 @@ def _held_out(store, rows: np.ndarray, held: int, config: OODConfig) -> np.ndarr
     return calibrate
 
 
-def _items(store, rows: np.ndarray, pieces: DomainPieces | None) -> list | None:
-    """The items the store holds for rows (molecules: SMILES), or None when it holds none."""
-    column = pieces.item_column if pieces is not None else None
-    if column is None or column not in store.property_names:
+def _items(store, rows: np.ndarray, pieces: DomainPieces | None):
+    """The items of the store's rows: its item column (molecules: SMILES), or what the domain
+    reads back for them (fields: the frames they were encoded from); None when neither."""
+    if pieces is None:
         return None
-    return store.column(column)[rows].tolist()
+    column = pieces.item_column
+    if column is not None and column in store.property_names:
+        return store.column(column)[rows].tolist()
+    if pieces.stored_items is not None:
+        return pieces.stored_items(store, rows)
+    return None
 
 
 def fit_detector(store, config: OODConfig | None = None, codec: Codec | None = None) -> Detector:
@@ -74,7 +79,8 @@ def fit_detector(store, config: OODConfig | None = None, codec: Codec | None = N
     if space == "summary":
         compared = pieces.latent_summary(codec, compared)
     shrunk = LedoitWolf().fit(compared.astype(np.float64))
-    reference = [items[i] for i in np.flatnonzero(~calibrate)] if items is not None else []
+    compares = items is not None and pieces.nearest_similarity is not None
+    reference = [items[i] for i in np.flatnonzero(~calibrate)] if compares else []
     if len(reference) > config.max_reference:
         pick = np.random.default_rng(config.seed).permutation(len(reference))
         reference = [reference[i] for i in np.sort(pick[: config.max_reference])]

@@ -15,9 +15,12 @@ from pathlib import Path
 from latentsci.errors import LatentsciError
 from latentsci.pipeline.engine import run_pipeline
 from latentsci.pipeline.manifest import Manifest
+from latentsci.pipeline.run_lock import RunLock
 from latentsci.pipeline.spec import check_stage_names, load_pipeline, plan, wiring
 from latentsci.pipeline.stage import Stage
 from latentsci.runtime.console import captured, route_errors, say
+from latentsci.tracking import tracking_uri
+from latentsci.tracking_server import check_reachable, is_http, redacted
 
 LOG_NAME = "driver.log"  # Ray's, MLflow's and the libraries' output, appended run after run
 
@@ -37,6 +40,9 @@ def run_flags() -> argparse.ArgumentParser:
                    "(default: RAY_ADDRESS, else start an embedded local Ray)")
     p.add_argument("--force", action="append", default=[], metavar="STAGE",
                    help="rerun STAGE and everything after it even if unchanged (repeatable)")
+    p.add_argument("--tracking-uri", metavar="URI", help="MLflow to log to: http://HOST:PORT of "
+                   "an `mlflow server`, or a database URI (default: MLFLOW_TRACKING_URI, else "
+                   "RUN_DIR/mlflow.db)")
     p.add_argument("--profile", metavar="NAME", help="apply the file's [profiles.NAME] overrides "
                    "(e.g. full)")
     p.add_argument("--check", action="store_true", help="validate the pipeline and print the plan")
@@ -50,13 +56,16 @@ def parser(prog: str) -> argparse.ArgumentParser:
                                    description="Run a pipeline's stages on Ray.")
 
 
-def _where_to_look(run_dir: Path, manifest: Manifest, tracking_uri: str) -> str:
+def _where_to_look(run_dir: Path, manifest: Manifest, uri: str) -> str:
     """Closing lines: where results are and the commands that open them."""
     lines = [f"run directory: {run_dir}", f"manifest:      {manifest.path}"]
     for record in manifest.stages.values():
         for key, path in record.outputs.items():
             lines.append(f"  {record.name}.{key}: {path}")
-    lines.append(f"MLflow:        mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1")
+    if is_http(uri):
+        lines.append(f"MLflow:        {redacted(uri)} (the server's UI)")
+    else:
+        lines.append(f"MLflow:        mlflow ui --backend-store-uri {redacted(uri)} --host 127.0.0.1")
     lines.append(f"full log:      {run_dir / LOG_NAME}")
     stores = [p for r in manifest.stages.values() for k, p in r.outputs.items()
               if k == "store" and p.endswith(".zarr")]  # latent stores, not field arrays
@@ -89,9 +98,13 @@ def execute(args: argparse.Namespace, registry: dict[str, Stage]) -> int:
             print(line)
         return 0
     run_dir = (args.run_dir or default_run_dir(spec.name)).resolve()
+    check_reachable(tracking_uri(run_dir, args.tracking_uri))  # before any work, in one line
     run_dir.mkdir(parents=True, exist_ok=True)
     log = run_dir / LOG_NAME
-    with captured(log) as log:  # a nested driver keeps the outer run's log
+    with RunLock(run_dir) as lock, captured(log) as log:  # a nested driver keeps the outer log
+        if lock.took_over is not None:
+            say(f"took over the run directory's stale lock ({lock.took_over.describe()}: "
+                "that process is gone)")
         try:
             _run_stages(args, spec, planned, run_dir)
         except LatentsciError as exc:
@@ -113,7 +126,7 @@ def _run_stages(args: argparse.Namespace, spec, planned: list, run_dir: Path) ->
     try:
         say(f"Ray: {'embedded' if info.embedded else 'cluster'} at {info.address} "
             f"({info.cpus:g} CPUs, {info.gpus:g} GPUs)")
-        tracker = Tracker(run_dir, experiment=spec.name)
+        tracker = Tracker(run_dir, experiment=spec.name, uri=args.tracking_uri)
         route_errors("mlflow")  # MLflow set its logger's handlers on import
         tags = {"pipeline": spec.name, "pipeline_file": str(spec.path.resolve()),
                 "git_commit": git_commit(), "ray_address": info.address,

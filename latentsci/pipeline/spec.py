@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from latentsci.errors import ConfigError
+from latentsci.errors import ConfigError, one_line
 from latentsci.pipeline.hashing import stage_hash
 from latentsci.pipeline.stage import ANY, ONE, ONE_OR_MORE, OPTIONAL, Stage, StageConfig
 
@@ -39,7 +39,7 @@ class PipelineSpec:
 
     def error(self, key: str, what: str) -> ConfigError:
         """The one-line error every config mistake becomes: file, dotted key, what was expected."""
-        return ConfigError(f"{self.path}: {key}: {what}")
+        return ConfigError(one_line(f"{self.path}: {key}: {what}"))
 
 
 @dataclass
@@ -55,12 +55,21 @@ class PlannedStage:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     """Parse TOML, turning a missing file or a syntax error into one line."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such pipeline file")
     try:
-        return tomllib.loads(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise ConfigError(one_line(f"{path}: no such pipeline file")) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(one_line(f"{path}: not UTF-8 text ({exc.reason} at byte "
+                                   f"{exc.start})")) from None
+    except OSError as exc:
+        raise ConfigError(one_line(f"{path}: cannot read: {exc.strerror or exc}")) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(one_line(f"{path}: not valid TOML: {exc}")) from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(one_line(f"{path}: not valid TOML: nested too deeply")) from None
 
 
 def _check_type(spec: PipelineSpec, key: str, value: Any, expected: type) -> Any:

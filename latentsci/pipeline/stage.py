@@ -41,9 +41,19 @@ def _resolved(path: Path, info: ValidationInfo) -> Path:
 def _existing_file(path: Path, info: ValidationInfo) -> Path:
     """Resolve a path against the pipeline file's folder and insist the file is there."""
     full = _resolved(path, info)
-    if not full.is_file():
+    if not _probe(full, Path.is_file):
         raise ValueError(f"no such file '{full}'")
     return full.resolve()
+
+
+def _probe(path: Path, test) -> bool:
+    """`test(path)` (is_file, exists), turning a path the system refuses to look up (a name too
+    long, a null byte) into a validation error rather than a crash."""
+    try:
+        return test(path)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read '{str(path)[:80]}...': "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
 
 
 InputFile = Annotated[Path, AfterValidator(_existing_file)]
@@ -53,7 +63,7 @@ InputFile = Annotated[Path, AfterValidator(_existing_file)]
 def _existing_path(path: Path, info: ValidationInfo) -> Path:
     """Resolve a file or folder (a Zarr store) against the pipeline file's folder; it must exist."""
     full = _resolved(path, info)
-    if not full.exists():
+    if not _probe(full, Path.exists):
         raise ValueError(f"no such file or folder '{full}'")
     return full.resolve()
 

@@ -7,6 +7,9 @@ reported written. Readers refuse incomplete stores unless asked.
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -34,6 +37,23 @@ def _default_chunk(shard: int) -> int:
     """Rows per chunk when none is asked: the largest divisor of the shard up to a quarter of it
     (a shard must hold whole chunks)."""
     return next(c for c in range(max(shard // 4, 1), 0, -1) if shard % c == 0)
+
+
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextmanager
+def out_of_space_is_one_line(path: Path, what: str) -> Iterator[None]:
+    """A full disk (or quota) while writing a store becomes one line naming the store and what
+    was being written; the store keeps `complete` false, so readers go on refusing it."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in FULL_DISK:
+            raise
+        raise StoreError(f"{path}: {exc.strerror or 'no space left on device'} while {what}; "
+                         "the store is left incomplete (readers refuse it): free space and "
+                         "rerun") from None
 
 
 class LatentStore:
@@ -73,6 +93,21 @@ class LatentStore:
         path = Path(path)
         if path.exists():
             raise StoreError(f"{path}: already exists (choose another path or delete it)")
+        with out_of_space_is_one_line(path, "creating it"):
+            group = cls._create_arrays(path, n_rows, dim, properties, ids_dtype, with_std,
+                                       shard, chunk)
+            group.attrs.update({
+                "schema_version": SCHEMA_VERSION, "n_rows": n_rows, "dim": dim,
+                "rows_per_shard": shard, "properties": properties, "ids_dtype": ids_dtype,
+                "created": datetime.now(timezone.utc).isoformat(), "complete": False,
+                **(attrs or {}),
+            })
+        return cls(group, path)
+
+    @staticmethod
+    def _create_arrays(path: Path, n_rows: int, dim: int, properties: dict[str, str],
+                       ids_dtype: str, with_std: bool, shard: int, chunk: int) -> zarr.Group:
+        """The group and its empty, pre-sized arrays (`create` checked the arguments)."""
         group = zarr.open_group(str(path), mode="w-")
         grid = BlockGrid(n_rows, shard)
         # z is read in long scans: plain uncompressed chunks scan ~2x faster than the sharding
@@ -101,13 +136,7 @@ class LatentStore:
         group.create_group(WRITTEN.split("/")[0]).create_array(
             WRITTEN.split("/")[1], shape=(grid.n_blocks,), dtype="bool", chunks=(1,),
             fill_value=False, dimension_names=("block",))
-        group.attrs.update({
-            "schema_version": SCHEMA_VERSION, "n_rows": n_rows, "dim": dim,
-            "rows_per_shard": shard, "properties": properties, "ids_dtype": ids_dtype,
-            "created": datetime.now(timezone.utc).isoformat(), "complete": False,
-            **(attrs or {}),
-        })
-        return cls(group, path)
+        return group
 
     @property
     def grid(self) -> BlockGrid:
@@ -134,11 +163,13 @@ class LatentStore:
         for name, values in columns.items():
             if name not in self.group or len(values) != len(z):
                 raise StoreError(f"{self.path}: column {name!r} unknown or not {len(z)} rows long")
-            self.group[name][start:stop] = values
-        if z_std is not None:
-            self.group["z_std"][start:stop] = np.asarray(z_std, dtype=np.float32)
-        self.group["z"][start:stop] = z
-        self._written[blocks.start : blocks.stop] = True  # last: the block is now whole
+        with out_of_space_is_one_line(self.path, f"writing rows [{start}, {stop})"):
+            for name, values in columns.items():
+                self.group[name][start:stop] = values
+            if z_std is not None:
+                self.group["z_std"][start:stop] = np.asarray(z_std, dtype=np.float32)
+            self.group["z"][start:stop] = z
+            self._written[blocks.start : blocks.stop] = True  # last: the block is now whole
 
     @property
     def _written(self) -> zarr.Array:
@@ -155,8 +186,9 @@ class LatentStore:
         if missing:
             raise StoreError(f"{self.path}: {len(missing)} blocks never written "
                              f"(first: rows {self.grid.bounds(missing[0])}); store left incomplete")
-        self.group.attrs.update({**attrs, "complete": True,
-                                 "completed": datetime.now(timezone.utc).isoformat()})
+        with out_of_space_is_one_line(self.path, "marking it complete"):
+            self.group.attrs.update({**attrs, "complete": True,
+                                     "completed": datetime.now(timezone.utc).isoformat()})
 
     # ---- opening and metadata -------------------------------------------------------------
     @classmethod

@@ -22,6 +22,8 @@ class OODFitConfig(StageConfig, OODConfig):
     inside_split: str = "valid"  # rows of that store scored as in-distribution in the report
     shifted: dict[str, InputFile] = Field(default_factory=dict)  # name -> file of items
     max_items: int = Field(default=2000, gt=0)  # per set scored in the report (a seeded draw)
+    # a column of the shifted stores whose values are also reported apart (fields: F, viscosity)
+    report_by: str | None = None
 
 
 def _draw(n: int, limit: int, seed: int) -> np.ndarray:
@@ -61,11 +63,23 @@ def _shifted_scores(config: OODFitConfig, detector, fitted, codec, others: dict[
         store = LatentStore.open(path)
         rows = _draw(len(store), config.max_items, config.seed)
         out[name] = report_scores(score_store(detector, fitted, codec, store, rows))
+        out.update(_by_value(config.report_by, store, rows, name, out[name]))
     for name, path in config.shifted.items():
         items = read_items(codec, path)
         items = [items[i] for i in _draw(len(items), config.max_items, config.seed)]
         out[name] = report_scores(gate(detector, fitted, codec, items=items))
     return out
+
+
+def _by_value(column: str | None, store, rows: np.ndarray, name: str,
+              scores: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """A shifted store's scores split by the values of `column` ("NAME.COLUMN_VALUE" each), so
+    a near and a far shift in one store are reported apart; nothing when it has no such column."""
+    if column is None or column not in store.property_names:
+        return {}
+    values = np.asarray(store.column(column))[rows]
+    return {f"{name}.{column}_{value}": {k: v[values == value] for k, v in scores.items()}
+            for value in np.unique(values)}
 
 
 def ood_fit(config: OODFitConfig, ctx: StageContext) -> StageResult:
