@@ -118,3 +118,11 @@ def test_count_similarity_is_the_sum_of_minima_over_the_sum_of_maxima():
 def test_bad_objective_arguments_are_one_line(name, message):
     with pytest.raises(OracleError, match=message):
         get_objective(name)
+
+
+def test_a_bad_smarts_prints_nothing_but_our_line(capfd):
+    capfd.readouterr()
+    with pytest.raises(OracleError, match="not a valid SMARTS"):
+        get_objective("smarts_absent:[N+(")
+    captured = capfd.readouterr()
+    assert "SMARTS Parse Error" not in captured.err + captured.out

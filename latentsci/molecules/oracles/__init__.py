@@ -18,7 +18,8 @@ from latentsci.latent.search.objective import (Objective, register_family, regis
                                                register_objective)
 from latentsci.molecules.oracles import basic, pmo
 from latentsci.molecules.oracles.basic import canonical_smiles
-from latentsci.molecules.oracles.terms import FINGERPRINTS, Isomer, Similarity, Smarts, parse_formula
+from latentsci.molecules.oracles.terms import (FINGERPRINTS, Isomer, Similarity, Smarts,
+                                               parse_formula, parsed_smarts)
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,7 @@ def _smarts(inverse: bool):
     """smarts:PATTERN (present) or smarts_absent:PATTERN."""
     def build(pattern: str) -> Objective:
         """The objective of one pattern, checked before any work."""
-        if Chem.MolFromSmarts(pattern) is None:
-            raise ValueError(f"not a valid SMARTS: {pattern!r}")
+        parsed_smarts(pattern)  # one line if it does not parse
         word = "absent" if inverse else "present"
         return molecule_objective(f"smarts{'_absent' if inverse else ''}:{pattern}",
                                   Smarts(pattern, inverse), f"1 if {pattern} is {word}")

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rdkit import Chem, DataStructs
+from rdkit import Chem, DataStructs, rdBase
 from rdkit.Chem import Descriptors, rdFingerprintGenerator, rdMolDescriptors
 
 from latentsci.latent.search.modifiers import Gaussian, arithmetic_mean, geometric_mean
@@ -139,9 +139,11 @@ class Isomer:
 
 
 @lru_cache(maxsize=256)
-def _pattern(smarts: str) -> Chem.Mol:
-    """A parsed SMARTS pattern, once per process."""
-    pattern = Chem.MolFromSmarts(smarts)
+def parsed_smarts(smarts: str) -> Chem.Mol:
+    """A parsed SMARTS pattern, once per process (RDKit's own parse messages held back: the
+    one-line error below says it)."""
+    with rdBase.BlockLogs():
+        pattern = Chem.MolFromSmarts(smarts)
     if pattern is None:
         raise ValueError(f"not a valid SMARTS: {smarts!r}")
     return pattern
@@ -156,7 +158,7 @@ class Smarts:
 
     def __call__(self, mol: Chem.Mol) -> float:
         """Presence (or absence) of the pattern."""
-        found = mol.HasSubstructMatch(_pattern(self.smarts))
+        found = mol.HasSubstructMatch(parsed_smarts(self.smarts))
         return float(found != self.inverse)
 
 
