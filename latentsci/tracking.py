@@ -14,9 +14,11 @@ import os
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from latentsci.errors import TrackingError
 from latentsci.tracking_server import bound_retries, is_http, lost_server
 
 T = TypeVar("T")
@@ -46,6 +48,27 @@ def git_commit(cwd: Path | None = None) -> str:
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+@dataclass(frozen=True)
+class RunLog:
+    """A handle a Ray worker carries to log metrics into one MLflow run itself, over HTTP; only
+    against a tracking server (a SQLite file wants a single writer: the driver)."""
+
+    uri: str
+    run_id: str
+
+    def log(self, metrics: dict[str, float], step: int = 0) -> None:
+        """Numeric metrics of one step, sent straight to the server."""
+        import time
+
+        from mlflow.entities import Metric
+        from mlflow.tracking import MlflowClient
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()
+                 if isinstance(v, (int, float))]
+        MlflowClient(self.uri).log_batch(self.run_id, metrics=batch)
 
 
 class Tracker:
@@ -161,6 +184,13 @@ class Tracker:
         for start in range(0, len(batch), 1000):  # MLflow's limit per batch
             chunk = batch[start : start + 1000]
             self._call(f"logging step {step}", lambda: client.log_batch(run_id, metrics=chunk))
+
+    def run_log(self, run_id: str) -> RunLog:
+        """A handle workers can log into `run_id` with, in server mode (see `RunLog`)."""
+        if not is_http(self.uri):
+            raise TrackingError(f"workers log to MLflow only through a tracking server, not "
+                                f"{self.uri}: pass --tracking-uri http://HOST:PORT")
+        return RunLog(self.uri, run_id)
 
     def child_run(self, parent_id: str, name: str, params: dict[str, Any],
                   metrics: dict[str, float]) -> str:

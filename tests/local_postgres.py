@@ -34,7 +34,8 @@ def postgres_bin() -> Path | None:
 
 
 class LocalPostgres:
-    """A running PostgreSQL with an empty `mlflow` database; `uri` is its SQLAlchemy URI."""
+    """A running PostgreSQL with an empty `mlflow` database; `uri` is its SQLAlchemy URI (naming
+    psycopg2: SQLAlchemy 2.1 takes plain postgresql:// to mean psycopg 3)."""
 
     def __init__(self, bin_dir: Path):
         self.bin = bin_dir
@@ -59,7 +60,7 @@ class LocalPostgres:
         except Exception:
             self.stop()
             raise
-        self.uri = f"postgresql://postgres@127.0.0.1:{self.port}/mlflow"
+        self.uri = f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/mlflow"
 
     def _server(self, tool: str, *args: str) -> None:
         """Run one of PostgreSQL's server tools (as `postgres` when we are root)."""

@@ -35,12 +35,10 @@ def postgres_mlflow(tmp_path_factory):
     database.stop()
 
 
-def _log_from_worker(batch, url, run_id):
-    """A Ray task logging to a run over HTTP (what workers may do against a server)."""
-    from mlflow.tracking import MlflowClient
-
+def _log_from_worker(batch, run_log):
+    """A Ray task logging into a stage's run over HTTP through the handle the driver gave it."""
     for step in batch:
-        MlflowClient(url).log_metric(run_id, "worker_metric", float(step * 10), step=step)
+        run_log.log({"worker_metric": float(step * 10)}, step=step)
     return len(batch)
 
 
@@ -78,11 +76,18 @@ def test_a_pipeline_logs_over_http_into_postgres(postgres_mlflow, tmp_path, ray_
     assert "manifest.json" in [a.path for a in client.list_artifacts(parents[0].info.run_id)]
     assert list((server.log.parent / "artifacts").rglob("rejects.csv"))
 
-    # a Ray worker logs to the same run over HTTP
-    from latentsci.runtime import map_batches
+    # Ray workers log to the same run over HTTP (this module is not importable on the workers:
+    # the task travels by value)
+    import sys
 
-    assert map_batches(_log_from_worker, [[0, 1], [2]], desc="log", url=server.url,
-                       run_id=ingest.info.run_id) == [2, 1]
+    from ray import cloudpickle
+
+    from latentsci.runtime import map_batches
+    from latentsci.tracking import RunLog
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    run_log = RunLog(server.url, ingest.info.run_id)
+    assert map_batches(_log_from_worker, [[0, 1], [2]], desc="log", run_log=run_log) == [2, 1]
     history = client.get_metric_history(ingest.info.run_id, "worker_metric")
     assert sorted((m.step, m.value) for m in history) == [(0, 0.0), (1, 10.0), (2, 20.0)]
 

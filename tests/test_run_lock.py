@@ -14,7 +14,13 @@ import pytest
 
 from latentsci.errors import RunLockError
 from latentsci.pipeline.driver import main
-from latentsci.pipeline.run_lock import LOCK_NAME, LockHolder, RunLock, process_start_ticks
+from latentsci.pipeline.run_lock import (
+    LOCK_NAME,
+    STALE_AFTER_S,
+    LockHolder,
+    RunLock,
+    process_start_ticks,
+)
 
 from conftest import ROOT, cli_env
 from fault_stages import STAGES
@@ -38,12 +44,18 @@ def _wait_until(check, what: str, timeout: float = 90.0) -> None:
         time.sleep(0.1)
 
 
-def test_lock_names_its_holder_and_is_removed_on_release(tmp_path):
+def test_lock_names_its_holder_beats_and_is_removed_on_release(tmp_path, monkeypatch):
+    import latentsci.pipeline.run_lock as run_lock
+
+    monkeypatch.setattr(run_lock, "HEARTBEAT_S", 0.05)
     with RunLock(tmp_path) as lock:
         held = json.loads((tmp_path / LOCK_NAME).read_text())
         assert held["pid"] == os.getpid() and held["host"] == socket.gethostname()
         assert held["process_start"] == process_start_ticks(os.getpid()) and held["started"]
         assert lock.took_over is None
+        os.utime(tmp_path / LOCK_NAME, (0, 0))
+        _wait_until(lambda: (tmp_path / LOCK_NAME).stat().st_mtime > time.time() - 5,
+                    "a heartbeat", timeout=5)
     assert not (tmp_path / LOCK_NAME).exists()
 
 
@@ -54,7 +66,8 @@ def _sleeper() -> subprocess.Popen:
 def test_a_live_holder_is_refused_and_a_reused_pid_or_dead_one_is_stale(tmp_path):
     """Without the flock (as on a filesystem that has none) the file's holder still decides:
     a live PID with its recorded start time holds; a PID reused by another process, or gone,
-    does not; a holder on another host cannot be checked and is refused with the file to delete."""
+    does not; a holder on another host holds while it keeps touching the file, and is stale
+    once it stopped for STALE_AFTER_S."""
     sleeper = _sleeper()
     try:
         lock_file = tmp_path / LOCK_NAME
@@ -71,8 +84,12 @@ def test_a_live_holder_is_refused_and_a_reused_pid_or_dead_one_is_stale(tmp_path
             assert lock.took_over == reused
         remote = LockHolder(1, "another-node", "t0", "python run", 5)
         lock_file.write_text(json.dumps(remote.__dict__))
-        with pytest.raises(RunLockError, match=f"if that run is gone, delete {lock_file}"):
+        with pytest.raises(RunLockError, match=f"after its last heartbeat, or delete {lock_file}"):
             RunLock(tmp_path).acquire()
+        silent = time.time() - STALE_AFTER_S - 5  # its host stopped touching it: a dead run
+        os.utime(lock_file, (silent, silent))
+        with RunLock(tmp_path) as lock:
+            assert lock.took_over == remote
     finally:
         sleeper.kill()
         sleeper.wait()

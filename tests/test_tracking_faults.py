@@ -94,3 +94,15 @@ def test_mlflow_lost_mid_run_fails_in_one_line_and_the_rerun_resumes(
                                                                                 "value")}
     assert logged == {s: step_value(s) for s in range(STEPS)}  # every step's value, once
     relay.cut()
+
+
+def test_workers_log_only_through_a_server_and_passwords_stay_out_of_lines(tmp_path):
+    from latentsci.errors import TrackingError
+    from latentsci.tracking import Tracker
+    from latentsci.tracking_server import redacted
+
+    tracker = Tracker(tmp_path, "x", uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with pytest.raises(TrackingError, match="workers log to MLflow only through a tracking server"):
+        tracker.run_log("abc")
+    assert redacted("postgresql://mlflow:s3cret@db:5432/m") == "postgresql://mlflow:***@db:5432/m"
+    assert redacted("http://127.0.0.1:5000") == "http://127.0.0.1:5000"

@@ -5,7 +5,9 @@ held with `flock` while the run lasts, so the kernel frees it the moment the hol
 SIGKILL). A second run finds the flock taken and is refused with one line naming the first. A run
 that finds the file left behind by a holder that is gone (same host, and that PID is no longer
 the process that wrote it) takes it over, so "kill the driver, rerun" just works. A lock written
-on another host cannot be checked from here and is refused, with the file to delete named.
+on another host (a new head pod after a RayJob retry, say) cannot have its PID checked from here:
+the holder touches the file every HEARTBEAT_S seconds, and one left untouched for STALE_AFTER_S
+is stale; a fresh one is refused, with the file to delete named.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import json
 import os
 import socket
 import sys
+import threading
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +26,8 @@ from pathlib import Path
 from latentsci.errors import RunLockError
 
 LOCK_NAME = "run.lock"
+HEARTBEAT_S = 10.0  # how often a holder touches its lock file
+STALE_AFTER_S = 60.0  # a lock from another host untouched this long belongs to a dead run
 
 
 def process_start_ticks(pid: int) -> int | None:
@@ -67,11 +73,12 @@ class LockHolder:
         """The holder in a few words, for one-line messages."""
         return f"pid {self.pid} on {self.host}, started {self.started}: {self.command}"
 
-    def gone(self) -> bool | None:
-        """True if this holder's process no longer exists, False if it does, None when it ran
-        on another host and cannot be checked from here."""
+    def gone(self, untouched_s: float = 0.0) -> bool | None:
+        """True if this holder's process no longer exists, False if it does; for a holder on
+        another host, True once its lock went `untouched_s` > STALE_AFTER_S without a
+        heartbeat, else None (it cannot be checked from here)."""
         if self.host != socket.gethostname():
-            return None
+            return True if untouched_s > STALE_AFTER_S else None
         if not pid_alive(self.pid):
             return True
         now = process_start_ticks(self.pid)
@@ -85,6 +92,7 @@ class RunLock:
         self.path = Path(run_dir) / LOCK_NAME
         self.fd: int | None = None
         self.took_over: LockHolder | None = None  # the stale holder replaced, if any
+        self._stop = threading.Event()
 
     def _read(self, fd: int) -> LockHolder | None:
         """The holder written in the open lock file, or None when it is empty or unreadable."""
@@ -124,10 +132,11 @@ class RunLock:
         fd = self._open_locked()
         previous = self._read(fd)
         if previous is not None and previous.pid != os.getpid():
-            gone = previous.gone()
+            gone = previous.gone(time.time() - os.fstat(fd).st_mtime)
             if not gone:
                 os.close(fd)
-                hint = (f"if that run is gone, delete {self.path}" if gone is None
+                hint = (f"it is taken over {STALE_AFTER_S:g} s after its last heartbeat, or "
+                        f"delete {self.path} if that run is gone" if gone is None
                         else "wait for it to end or pass another --run-dir")
                 raise RunLockError(f"{self.path.parent}: another run is using this run directory "
                                    f"({previous.describe()}); {hint}")
@@ -137,13 +146,24 @@ class RunLock:
         os.pwrite(fd, data, 0)
         os.fsync(fd)
         self.fd = fd
+        self._stop.clear()
+        threading.Thread(target=self._heartbeat, name="run-lock", daemon=True).start()
         return self
+
+    def _heartbeat(self) -> None:
+        """Touch the lock file while the run lasts, so other hosts can tell it is alive."""
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                os.utime(self.path)
+            except OSError:
+                pass
 
     def release(self) -> None:
         """Remove the lock file, then drop the flock (in that order, so no one locks a file
         that is about to vanish without noticing: they check the inode)."""
         if self.fd is None:
             return
+        self._stop.set()
         try:
             self.path.unlink()
         except FileNotFoundError:
