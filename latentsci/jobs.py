@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -72,11 +73,22 @@ def client(address: str | None):
         os.environ.update(hidden)
 
 
+def forwarded_env() -> dict[str, str]:
+    """The variables of this shell that travel with a job, refusing a tracking URI that carries
+    a password: the job API shows a job's environment to anyone who can list jobs."""
+    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    if urllib.parse.urlsplit(env.get("MLFLOW_TRACKING_URI", "")).password:
+        raise ClusterError("MLFLOW_TRACKING_URI carries a password, which every job listing would "
+                           "show: give the cluster MLFLOW_TRACKING_USERNAME and "
+                           "MLFLOW_TRACKING_PASSWORD from a secret instead")
+    return env
+
+
 def submit(command: list[str], root: Path, address: str | None) -> str:
     """Submit the driver command with the project as working dir; returns the submission id."""
     from latentsci.tracking import COMMIT_ENV, git_commit
 
-    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    env = forwarded_env()
     env[COMMIT_ENV] = git_commit(root)  # the job's working dir travels without .git
     runtime_env = {"working_dir": str(root), "excludes": EXCLUDES, "env_vars": env}
     return client(address).submit_job(entrypoint=" ".join(command), runtime_env=runtime_env)

@@ -127,7 +127,9 @@ def _job_cli(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 def test_submit_runs_the_driver_as_a_ray_job(head_node, tmp_path, smiles_file):
     url, token = head_node
-    env = user_env(tmp_path / "home", RAY_AUTH_TOKEN=token)  # the README's `export`, only
+    # the token from a file, as a Secret mounted into a pod gives it, and nothing else set
+    env = user_env(tmp_path / "home",
+                   RAY_AUTH_TOKEN_PATH=str(_mounted_secret(tmp_path / "ray-token", token)))
     pipeline = write_pipeline(tmp_path, smiles_file, fp=False)
     run_dir = tmp_path / "jobrun"
     submitted = _job_cli(env, "submit", str(pipeline), "--address", url, "--run-dir", str(run_dir))
@@ -145,12 +147,22 @@ def test_submit_runs_the_driver_as_a_ray_job(head_node, tmp_path, smiles_file):
     assert status == "SUCCEEDED", logs.stdout
     assert "[ingest] running ingest" in logs.stdout and "Ray: cluster at 127.0.0.1:" in logs.stdout
     assert (run_dir / "manifest.json").is_file()
-    # a token read from a file (a mounted Secret) works the same way
-    token_file = tmp_path / "token"
-    token_file.write_text(token)
-    listed = _job_cli(user_env(tmp_path / "home", RAY_AUTH_TOKEN_PATH=str(token_file)),
-                      "status", "--address", url)
+    # the README's `export RAY_AUTH_TOKEN=...` works the same way
+    exported = user_env(tmp_path / "home", RAY_AUTH_TOKEN=token)
+    listed = _job_cli(exported, "status", "--address", url)
     assert listed.returncode == 0 and job_id in listed.stdout, listed.stderr
+    again = _job_cli(exported, "logs", job_id, "--address", url)
+    assert again.returncode == 0 and again.stdout == logs.stdout, again.stderr
+
+
+def _mounted_secret(folder: Path, token: str) -> Path:
+    """The token as a Kubernetes Secret mounted into a pod gives it: a file named after the
+    Secret's key, readable by its owner only, with no trailing newline."""
+    folder.mkdir(parents=True)
+    path = folder / "auth_token"
+    path.write_text(token)
+    path.chmod(0o600)
+    return path
 
 
 def test_job_verbs_without_a_token_are_one_line(head_node, tmp_path, smiles_file):
@@ -172,6 +184,12 @@ def test_job_verbs_without_a_token_are_one_line(head_node, tmp_path, smiles_file
                      url)
     assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1
     assert wrong.stderr.startswith(f"error: Ray job server at {url} refused us:"), wrong.stderr
+    wrong_file = user_env(tmp_path / "home", RAY_AUTH_TOKEN_PATH=str(
+        _mounted_secret(tmp_path / "wrong-token", "0" * 32)))
+    for args in (["status"], ["logs", "raysubmit_x"]):
+        refused = _job_cli(wrong_file, *args, "--address", url)
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, args
+        assert refused.stderr.startswith(f"error: Ray job server at {url} refused us:"), args
 
 
 def test_map_batches_keeps_order_and_returns_user_errors_as_themselves(ray_cluster):

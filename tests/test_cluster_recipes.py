@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -56,7 +55,8 @@ def test_the_checker_is_a_command_with_one_line_per_problem(capsys, monkeypatch)
     assert check.main([]) == 0
     assert re.fullmatch(r"\d+ files checked: no problems\n", capsys.readouterr().out)
     bad = subprocess.run([sys.executable, "cluster/check.py", "--deploy",
-                          "tests/data/cluster_broken/min_over_max.yaml", "cluster/launcher/aws.yaml"],
+                          "tests/data/cluster_broken/min_over_max.yaml",
+                          "cluster/launcher/aws.yaml"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     lines = bad.stdout.splitlines()
     assert bad.returncode == 1 and bad.stderr == ""
@@ -237,9 +237,22 @@ def test_cluster_readme_walks_through_every_recipe():
 
 def test_nothing_the_project_starts_binds_beyond_loopback():
     sources = [*(ROOT / "latentsci").rglob("*.py"), *(ROOT / "workflows").rglob("*.py")]
-    wildcard = [str(p) for p in sources if re.search(r"0\.0\.0\.0|host=['\"]::['\"]", p.read_text())]
+    wildcard = [str(p) for p in sources
+                if re.search(r"0\.0\.0\.0|host=['\"]::['\"]", p.read_text())]
     assert wildcard == []
     driver = (ROOT / "latentsci/pipeline/driver.py").read_text()
     assert re.search(r"mlflow ui --backend-store-uri \S+ --host 127\.0\.0\.1", driver)
     cluster = (ROOT / "latentsci/runtime/cluster.py").read_text()
     assert '_node_ip_address=LOOPBACK' in cluster and 'LOOPBACK = "127.0.0.1"' in cluster
+
+
+def test_submit_refuses_to_ship_a_tracking_password(monkeypatch):
+    from latentsci.errors import ClusterError
+    from latentsci.jobs import forwarded_env
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://latentsci:hunter2@mlflow:5000")
+    with pytest.raises(ClusterError, match="MLFLOW_TRACKING_URI carries a password"):
+        forwarded_env()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "from-a-secret")
+    assert forwarded_env() == {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}  # never the password
