@@ -79,3 +79,25 @@ def test_graph_ga_state_round_trips_and_continues_identically():
     assert a.ask(200) == b.ask(200)  # the same children from the same state
     with pytest.raises(ValueError, match="non-empty starting pool"):
         GraphGA([])
+
+
+def test_an_archive_of_finished_runs_is_read_back_only_for_the_same_protocol(ray_cluster,
+                                                                              tmp_path):
+    import shutil
+
+    from latentsci.latent.search.harness import Run, run_benchmark
+
+    library = [f"C{'C' * i}O" for i in range(30)]
+    runs = [Run("screening", "qed", 0)]
+    first = run_benchmark(runs, tmp_path / "a", 40, library, batch_size=20)
+    archive = tmp_path / "archive"  # what a user commits: result.json files only
+    kept = archive / "screening" / "qed" / "seed0"
+    kept.mkdir(parents=True)
+    shutil.copyfile(tmp_path / "a" / "screening" / "qed" / "seed0" / "result.json",
+                    kept / "result.json")
+    again = run_benchmark(runs, tmp_path / "b", 40, library, batch_size=20, archive=archive)
+    pd.testing.assert_frame_equal(again, first)
+    assert not (tmp_path / "b" / "screening" / "qed" / "seed0" / "calls").exists()  # not rerun
+    other = run_benchmark(runs, tmp_path / "c", 30, library, batch_size=20, archive=archive)
+    assert (tmp_path / "c" / "screening" / "qed" / "seed0" / "calls").exists()  # budget differs
+    assert other.loc[0, "protocol"] != first.loc[0, "protocol"]

@@ -4,12 +4,18 @@ its call log and optimiser state).
 
 Methods are registered by name with a builder `(seed, library, options) -> Optimiser`
 (`screening` here; domains add theirs, molecules: `graph_ga`). A run's folder holds its call log
-(calls/), optimiser state (state.json) and, once done, result.json.
+(calls/), optimiser state (state.json) and, once done, result.json, which records the run's
+protocol (a digest of budget, batch size, library and the method's options). A sweep longer than
+one machine's session carries on from an archive of finished results laid out like the run
+folders (METHOD/TASK/seedN/result.json, e.g. committed under bench/): a run whose archived result
+has the same protocol is read back instead of run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,13 +77,42 @@ def check_runs(methods: Sequence[str], tasks: Sequence[str], budget: int) -> Non
         raise OracleError(f"budget must be at least one call, got {budget}")
 
 
+def protocol(run: Run, budget: int, library: list[str], batch_size: int, options: dict) -> str:
+    """A digest of what a run's result depends on besides its method, task and seed."""
+    text = json.dumps({"budget": budget, "batch_size": batch_size,
+                       "library": hashlib.sha256("\n".join(library).encode()).hexdigest(),
+                       "options": options.get(run.method, {})}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _archived(run: Run, archive: str | None, digest: str, done: Path) -> dict | None:
+    """The run's result from the archive when it is there for the same protocol (copied into
+    the run's folder so later reruns find it too), else None."""
+    if archive is None:
+        return None
+    found = run.folder(Path(archive)) / "result.json"
+    if not found.is_file():
+        return None
+    result = json.loads(found.read_text())
+    if result.get("protocol") != digest:
+        return None
+    done.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(found, done)
+    return result
+
+
 def run_one(run: Run, root: str, budget: int, library: list[str], batch_size: int,
-            options: dict, summarise: Callable[[list[str]], dict] | None = None) -> dict:
+            options: dict, summarise: Callable[[list[str]], dict] | None = None,
+            archive: str | None = None) -> dict:
     """A Ray task: one run to its budget (or the method's own stop), then its metrics."""
     folder = run.folder(Path(root))
     done = folder / "result.json"
     if done.is_file():
         return json.loads(done.read_text())
+    digest = protocol(run, budget, library, batch_size, options)
+    archived = _archived(run, archive, digest, done)
+    if archived is not None:
+        return archived
     method_names()
     optimiser = _METHODS[run.method](run.seed, library, options.get(run.method, {}))
     oracle = BudgetedOracle(get_objective(run.task), budget, CallLog(folder / "calls"),
@@ -86,8 +121,8 @@ def run_one(run: Run, root: str, budget: int, library: list[str], batch_size: in
         summary = run_search(optimiser, oracle, folder / "state.json", batch_size)
     finally:
         oracle.close()
-    result = {"method": run.method, "task": run.task, "seed": run.seed, **summary,
-              **run_metrics(oracle.scores(), budget)}
+    result = {"method": run.method, "task": run.task, "seed": run.seed, "protocol": digest,
+              **summary, **run_metrics(oracle.scores(), budget)}
     if summarise is not None:
         result.update({f"top10_{k}": v for k, v in summarise(list(oracle.best(10)["item"])).items()})
     done.write_text(json.dumps(result, indent=2))
@@ -116,12 +151,15 @@ def summary_table(results: pd.DataFrame) -> pd.DataFrame:
 
 def run_benchmark(runs: list[Run], root: Path, budget: int, library: list[str],
                   batch_size: int = 200, options: dict[str, Any] | None = None,
-                  summarise=None, progress: bool = False) -> pd.DataFrame:
-    """Every run as a Ray task (finished ones read back); one row of results per run."""
+                  summarise=None, progress: bool = False,
+                  archive: Path | None = None) -> pd.DataFrame:
+    """Every run as a Ray task (finished ones read back, from `root` or the archive); one row
+    of results per run."""
     from latentsci.runtime import map_batches
 
     rows = map_batches(run_one, runs, desc="benchmark", progress=progress, weight=lambda r: 1,
                        root=str(root),
                        budget=budget, library=library, batch_size=batch_size,
-                       options=options or {}, summarise=summarise)
+                       options=options or {}, summarise=summarise,
+                       archive=str(archive) if archive is not None else None)
     return pd.DataFrame(rows)

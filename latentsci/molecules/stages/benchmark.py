@@ -10,9 +10,10 @@ rules: no filters, no OOD gate.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from latentsci.pipeline.stage import InputFile, Stage, StageConfig, StageContext, StageResult
 
@@ -30,6 +31,18 @@ class BenchmarkConfig(StageConfig):
     library: InputFile  # molecules the methods start from (Graph GA's pool, the screened set)
     library_size: int | None = Field(default=None, ge=1)  # first N distinct molecules of it
     options: dict[str, dict] = Field(default_factory=dict)  # per method, e.g. graph_ga settings
+    # finished results of earlier machines (METHOD/TASK/seedN/result.json), read back instead
+    # of rerun when their protocol matches: how a sweep longer than one session carries on
+    archive: Path | None = None
+    execution_fields: ClassVar[frozenset[str]] = frozenset({"archive"})
+
+    @field_validator("archive")
+    @classmethod
+    def _beside_pipeline(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        """Relative to the pipeline file's folder, like every other path in it."""
+        if path is None or path.is_absolute():
+            return path
+        return (Path((info.context or {}).get("base_dir", Path.cwd())) / path).resolve()
 
     @model_validator(mode="after")
     def _known(self) -> BenchmarkConfig:
@@ -85,7 +98,8 @@ def benchmark(config: BenchmarkConfig, ctx: StageContext) -> StageResult:
     library = _library(config)
     runs = [Run(m, t, s) for m in config.methods for t in config.tasks for s in config.seeds]
     results = run_benchmark(runs, ctx.out_dir / "runs", config.budget, library,
-                            config.batch_size, config.options, top_molecules, ctx.progress)
+                            config.batch_size, config.options, top_molecules, ctx.progress,
+                            config.archive)
     summary = _summary(results)
     paths = {"results": ctx.out_dir / "results.csv", "summary": ctx.out_dir / "summary.csv"}
     results.to_csv(paths["results"], index=False)
