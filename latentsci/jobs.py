@@ -13,7 +13,7 @@ from latentsci.runtime.cluster import auth_token_source, token_auth_env
 
 DEFAULT_JOB_SERVER = "http://127.0.0.1:8265"
 EXCLUDES = [".venv/", "runs/", ".git/", "**/__pycache__/", "*.zarr/", "mlflow.db", "mlartifacts/"]
-FORWARDED_ENV = ("MLFLOW_TRACKING_URI",)
+FORWARDED_ENV = ("MLFLOW_TRACKING_URI", "LATENTSCI_TASK_RESOURCES", "LATENTSCI_WAIT_FOR_GPUS")
 
 
 def job_server(address: str | None) -> str:

@@ -19,6 +19,7 @@ from latentsci.pipeline.run_lock import RunLock
 from latentsci.pipeline.spec import check_stage_names, load_pipeline, plan, wiring
 from latentsci.pipeline.stage import Stage
 from latentsci.runtime.console import captured, route_errors, say
+from latentsci.runtime.fanout import task_resources
 from latentsci.tracking import tracking_uri
 from latentsci.tracking_server import check_reachable, is_http, redacted
 
@@ -99,6 +100,7 @@ def execute(args: argparse.Namespace, registry: dict[str, Stage]) -> int:
         return 0
     run_dir = (args.run_dir or default_run_dir(spec.name)).resolve()
     check_reachable(tracking_uri(run_dir, args.tracking_uri))  # before any work, in one line
+    task_resources()  # a malformed LATENTSCI_TASK_RESOURCES, too
     run_dir.mkdir(parents=True, exist_ok=True)
     log = run_dir / LOG_NAME
     with RunLock(run_dir) as lock, captured(log) as log:  # a nested driver keeps the outer log

@@ -33,6 +33,32 @@ def _get(ref):
         raise
 
 
+TASK_RESOURCES = "LATENTSCI_TASK_RESOURCES"
+
+
+def task_resources() -> dict[str, float]:
+    """Custom Ray resources every fanned-out task asks for, from LATENTSCI_TASK_RESOURCES (a JSON
+    object, e.g. '{"latentsci_slot": 1}'): an execution setting, not part of any stage's id,
+    that places work on the nodes offering them (one slot per node spreads tasks over nodes)."""
+    import json
+
+    from latentsci.errors import ConfigError
+
+    text = os.environ.get(TASK_RESOURCES, "").strip()
+    if not text:
+        return {}
+    try:
+        found = json.loads(text)
+    except json.JSONDecodeError:
+        found = None
+    if not isinstance(found, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, (int, float)) and not isinstance(v, bool)
+            and v > 0 for k, v in found.items()):
+        raise ConfigError(f"{TASK_RESOURCES}={text[:60]!r}: expected a JSON object of resource "
+                          f"names and positive amounts, e.g. '{{\"latentsci_slot\": 1}}'")
+    return {k: float(v) for k, v in found.items()}
+
+
 def map_batches(fn: Callable[..., T], batches: Sequence[Any], desc: str, progress: bool = False,
                 weight: Callable[[Any], int] = len, num_cpus: float = 1, num_gpus: float = 0,
                 **kwargs: Any) -> list[T]:
@@ -44,7 +70,8 @@ def map_batches(fn: Callable[..., T], batches: Sequence[Any], desc: str, progres
     """
     import ray
 
-    remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(fn)
+    remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus,
+                        resources=task_resources() or None)(fn)
     shared = {k: ray.put(v) for k, v in kwargs.items()}
     refs = [remote.remote(batch, **shared) for batch in batches]
     position = {ref: i for i, ref in enumerate(refs)}
