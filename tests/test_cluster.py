@@ -3,13 +3,7 @@
 import ipaddress
 import os
 import re
-import secrets
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -17,6 +11,7 @@ import psutil
 import pytest
 
 from conftest import ROOT, cli_env, latentsci_cmd, write_pipeline
+from ray_nodes import start_head
 
 
 def _is_loopback(ip: str) -> bool:
@@ -67,48 +62,12 @@ def test_unreachable_job_server_is_one_line():
                                      "[Errno 111] Connection refused")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def head_node(ray_cluster):
     """A `ray start --head` cluster with the job API, on loopback, stopped by its own PIDs only."""
-    # Short path: Ray's unix sockets live under it and AF_UNIX paths stop at 107 bytes.
-    temp = Path(tempfile.mkdtemp(prefix="rh", dir="/tmp"))
-    log = (temp / "ray-start.log").open("w")
-    port, dash = _free_port(), _free_port()
-    token = secrets.token_hex(16)
-    env = dict(cli_env(), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_AUTH_MODE="token",
-               RAY_AUTH_TOKEN=token,
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    head = subprocess.Popen(
-        [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
-         "--node-ip-address=127.0.0.1", f"--port={port}", "--dashboard-host=127.0.0.1",
-         f"--dashboard-port={dash}", "--include-dashboard=true", "--num-cpus=1",
-         f"--temp-dir={temp}", f"--ray-client-server-port={_free_port()}",
-         f"--dashboard-agent-listen-port={_free_port()}", "--disable-usage-stats"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{dash}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", dash), timeout=1).close()
-            break
-        except OSError:
-            if head.poll() is not None or time.time() > deadline:
-                pytest.fail("ray start --head did not come up:\n"
-                            + (temp / "ray-start.log").read_text()[-3000:])
-            time.sleep(1)
-    yield url, token
-    tree = [head, *psutil.Process(head.pid).children(recursive=True)]
-    os.killpg(head.pid, signal.SIGTERM)
-    psutil.wait_procs([p for p in tree if isinstance(p, psutil.Process)], timeout=30)
-    head.wait(timeout=30)
-    log.close()
-    shutil.rmtree(temp, ignore_errors=True)
+    cluster = start_head(cli_env())
+    yield cluster.dashboard, cluster.token
+    cluster.shutdown()
 
 
 def user_env(home: Path, **extra: str) -> dict[str, str]:

@@ -106,7 +106,12 @@ def resolve_space(config: OODConfig, pieces: DomainPieces | None) -> str:
 
 def summary_map(detector: Detector, codec: Codec | None, pieces: DomainPieces | None):
     """The z -> compared-vector map of the detector (None: the raw rows)."""
-    if detector.space == "latent":
+    return space_map(detector.space, codec, pieces)
+
+
+def space_map(space: str, codec: Codec | None, pieces: DomainPieces | None):
+    """The z -> compared-vector map of a space ("latent": None, the raw rows)."""
+    if space == "latent":
         return None
     if codec is None or pieces is None or pieces.latent_summary is None:
         raise ValueError("this detector compares latent summaries: it needs the codec it was "

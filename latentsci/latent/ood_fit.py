@@ -9,7 +9,7 @@ from latentsci.errors import StoreError
 from latentsci.latent.codec import Codec, codec_record, store_codec
 from latentsci.latent.domain import DomainPieces, pieces_or_none
 from latentsci.latent.ood import (Detector, OODConfig, Verdict, combined, raw_scores,
-                                  resolve_space, verdict)
+                                  resolve_space, space_map, verdict)
 
 
 def _split_rows(store, config: OODConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,8 +76,9 @@ def fit_detector(store, config: OODConfig | None = None, codec: Codec | None = N
     except ValueError as exc:
         raise StoreError(f"{store.path}: {exc}") from None
     compared = z[~calibrate]
-    if space == "summary":
-        compared = pieces.latent_summary(codec, compared)
+    summary = space_map(space, codec, pieces)
+    if summary is not None:
+        compared = summary(compared)
     shrunk = LedoitWolf().fit(compared.astype(np.float64))
     compares = items is not None and pieces.nearest_similarity is not None
     reference = [items[i] for i in np.flatnonzero(~calibrate)] if compares else []

@@ -77,7 +77,8 @@ def fit_and_export(loop: Callable[[dict], object], config: dict, name: str, stor
             raise error(f"training stopped: {bad[0]}; {kept}") from None
         raise
     result.checkpoint.to_directory(str(model_dir))
-    (Path(model_dir) / "optimizer.pt").unlink(missing_ok=True)  # resuming reads Ray's copy
+    for state in ("optimizer.pt", "loop_state.pt"):  # not the model's: a resume reads Ray's copy
+        (Path(model_dir) / state).unlink(missing_ok=True)
     history = json.loads((Path(model_dir) / "meta.json").read_text())["history"]
     feed.offer(history)
     return history

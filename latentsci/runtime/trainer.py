@@ -10,6 +10,7 @@ at each epoch's end, resume mid-epoch, and a non-finite loss stopping the run wi
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
@@ -139,32 +140,62 @@ class TrainTask(Protocol):
         """Write a checkpoint of `model` with `meta` (epoch, step, history, ...)."""
 
 
+LOOP_STATE = "loop_state.pt"  # in a checkpoint beside optimizer.pt (older ones lack it)
+
+
+def loop_state(device, parts: list) -> dict:
+    """This rank's torch RNG state and the stats of the epoch's spans done so far: saved so a
+    resume draws the same noise and logs the whole epoch, as an uninterrupted run does."""
+    import torch
+
+    rng = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    whole = all(dataclasses.is_dataclass(p) for p in parts)
+    return {"rng": rng, "spans": [dataclasses.asdict(p) for p in parts] if whole else []}
+
+
+def restore_rng(rng: dict, device) -> None:
+    """Continue the random stream that `loop_state` recorded."""
+    import torch
+
+    torch.set_rng_state(rng["cpu"])
+    if "cuda" in rng and device.type == "cuda":
+        torch.cuda.set_rng_state(rng["cuda"], device)
+
+
 def _resume_state(task: TrainTask, world: int):
-    """(model, meta, epoch, batches done in it, step, history, optimizer state or None)."""
+    """(model, meta, epoch, batches done in it, step, history, optimizer state or None, the
+    checkpoint's `loop_state` or None)."""
     import torch
 
     with rt.latest_checkpoint() as folder:
         model, meta = task.build(folder)
         if folder is None:
-            return model, meta, 0, 0, 0, [], None
+            return model, meta, 0, 0, 0, [], None, None
         optimizer_state = torch.load(folder / "optimizer.pt", map_location="cpu",
                                      weights_only=True)
+        path = folder / LOOP_STATE
+        saved = torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
     epoch, done = rt.resume_point(meta, world)
-    return model, meta, epoch, done, meta.get("step", 0), meta["history"], optimizer_state
+    return (model, meta, epoch, done, meta.get("step", 0), meta["history"], optimizer_state,
+            saved)
 
 
 def run_worker(task: TrainTask) -> None:
     """What every Ray Train worker runs: set up, resume if a checkpoint exists, train, report.
 
     A checkpoint is written every `checkpoint_every_steps` optimiser steps and at each epoch's
-    end; batch order is seeded per epoch, so a resume mid-epoch skips exactly the batches done."""
+    end; batch order is seeded per epoch, so a resume mid-epoch skips exactly the batches done.
+    Rank 0's RNG state and its stats of the interrupted epoch travel with the checkpoint (other
+    ranks reseed), so a one-worker resume ends bit for bit where an uninterrupted run does."""
     import torch
 
     config = task.config
     rank, world = rt.rank_and_size()
     torch.manual_seed(config.seed + rank)
     batches = task.setup(rank, world)
-    model, meta, start, skip, step, history, optimizer_state = _resume_state(task, world)
+    model, meta, start, skip, step, history, optimizer_state, saved = _resume_state(task, world)
     begun = (start, step)
     wrapped = rt.prepare(model)
     device = rt.device()
@@ -172,12 +203,18 @@ def run_worker(task: TrainTask) -> None:
     optimizer = make_optimizer(model.parameters(), config)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
+    saved = saved if rank == 0 else None  # rank 0's state, the only one a checkpoint holds
+    if saved is not None:
+        restore_rng(saved["rng"], device)
+    carried = saved["spans"] if saved is not None and skip else []  # the resumed epoch's
 
-    def writer(epoch: int, done: int | None):
+    def writer(epoch: int, done: int | None, parts: list):
         def write(folder: Path) -> None:
             task.save(folder, model, {**meta, "epoch": epoch, "batches_done": done,
                                       "step": step, "world": world, "history": history})
             torch.save(optimizer.state_dict(), folder / "optimizer.pt")
+            torch.save(loop_state(device, parts if done is not None else []),
+                       folder / LOOP_STATE)
         return write if rank == 0 else None
 
     for epoch in range(start, config.epochs):
@@ -190,16 +227,19 @@ def run_worker(task: TrainTask) -> None:
                                         skip if epoch == start else 0):
             stats, step = task.train_span(wrapped, optimizer, span, step, device,
                                           lambda: forward_precision(config, device))
+            if carried:  # the spans done before the resume come first, as they ran
+                parts.extend(type(stats)(**before) for before in carried)
+                carried = []
             parts.append(stats)
             if span.stop < batches:  # a mid-epoch checkpoint
                 rt.report({"epoch": epoch, "step": step, "loss": stats.loss, "partial": 1},
-                          writer(epoch, span.stop))
+                          writer(epoch, span.stop, parts))
         row = {"epoch": epoch, "step": step, **task.epoch_metrics(parts, world, step), "lr": lr,
                "attempt_start_epoch": begun[0], "attempt_start_step": begun[1]}
         if rank == 0:
             history.append({**row, **task.validate(model, parts)})
             row = {k: v for k, v in history[-1].items() if not isinstance(v, list)}
-        rt.report(row, writer(epoch, None))
+        rt.report(row, writer(epoch, None, parts))
 
 
 def fit_task(loop: Callable[[dict], None], loop_config: dict, config: TrainerConfig, name: str,

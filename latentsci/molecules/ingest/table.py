@@ -43,6 +43,7 @@ class IngestConfig(StageConfig):
     deduplicate: bool = True
     id_prefix: str | None = None
     batch_size: int = Field(default=2000, gt=0)
+    limit: int | None = Field(default=None, gt=0)  # the first N records of each file (smoke runs)
     split: SplitConfig = Field(default_factory=SplitConfig)
 
 
@@ -50,14 +51,22 @@ def read_sources(config: IngestConfig) -> SmilesRecords:
     """The SMILES records of the configured file, or of all files in order; with several, a
     `source` column names each row's file."""
     paths = config.source if isinstance(config.source, list) else [config.source]
-    parts = [read_smiles_file(p, config.format, config.smiles_column, config.carry_columns)
-             for p in paths]
+    parts = [_first(read_smiles_file(p, config.format, config.smiles_column,
+                                     config.carry_columns), config.limit) for p in paths]
     if len(parts) == 1:
         return parts[0]
     extra = {c: [v for part in parts for v in part.extra[c]] for c in config.carry_columns}
     extra["source"] = [p.name for p, part in zip(paths, parts) for _ in range(len(part))]
     return SmilesRecords([n for part in parts for n in part.lines],
                          [t for part in parts for t in part.texts], extra)
+
+
+def _first(records: SmilesRecords, limit: int | None) -> SmilesRecords:
+    """The first `limit` records of a file (all without a limit)."""
+    if limit is None or limit >= len(records):
+        return records
+    return SmilesRecords(records.lines[:limit], records.texts[:limit],
+                         {k: v[:limit] for k, v in records.extra.items()})
 
 
 def batches(records: SmilesRecords, size: int) -> list[list[str]]:

@@ -7,7 +7,8 @@ import random
 
 from rdkit import Chem
 
-from latentsci.molecules.search.graph_operators import _pattern, _react, mol_ok, ring_ok
+from latentsci.molecules.oracles.terms import parsed_smarts
+from latentsci.molecules.search.graph_operators import _react, mol_ok, ring_ok
 
 BOND_ORDERS = [0.60, 0.35, 0.05]  # single, double, triple
 
@@ -60,7 +61,7 @@ ELEMENT_WEIGHTS = [0.15, 0.15, 0.14, 0.14, 0.14, 0.14, 0.14]
 
 def _change_atom(mol: Chem.Mol, rng: random.Random) -> str | None:
     """Turn an atom of one element into another (None if no listed element is present)."""
-    present = [e for e in ELEMENTS if mol.HasSubstructMatch(_pattern(f"[{e}]"))]
+    present = [e for e in ELEMENTS if mol.HasSubstructMatch(parsed_smarts(f"[{e}]"))]
     if not present:
         return None
     x = rng.choices(ELEMENTS, ELEMENT_WEIGHTS)[0]

@@ -18,14 +18,10 @@ from functools import lru_cache
 from rdkit import Chem, RDLogger
 from rdkit.Chem import AllChem
 
+from latentsci.molecules.oracles.terms import parsed_smarts
+
 AVERAGE_SIZE, SIZE_STDEV = 39.15, 3.50
 RDLogger.DisableLog("rdApp.*")  # reaction templates warn on every unmapped atom they delete
-
-
-@lru_cache(maxsize=None)
-def _pattern(smarts: str) -> Chem.Mol:
-    """A SMARTS pattern (templates are constants, so parsing cannot fail)."""
-    return Chem.MolFromSmarts(smarts)
 
 
 def mol_ok(mol: Chem.Mol, rng: random.Random) -> bool:
@@ -40,13 +36,13 @@ def mol_ok(mol: Chem.Mol, rng: random.Random) -> bool:
 
 def ring_ok(mol: Chem.Mol) -> bool:
     """No ring above 6 atoms, no ring allene, no double bond inside a 3- or 4-ring."""
-    if not mol.HasSubstructMatch(_pattern("[R]")):
+    if not mol.HasSubstructMatch(parsed_smarts("[R]")):
         return True
-    if mol.HasSubstructMatch(_pattern("[R]=[R]=[R]")):
+    if mol.HasSubstructMatch(parsed_smarts("[R]=[R]=[R]")):
         return False
     if max(len(r) for r in mol.GetRingInfo().AtomRings()) > 6:
         return False
-    return not mol.HasSubstructMatch(_pattern("[r3,r4]=[r3,r4]"))
+    return not mol.HasSubstructMatch(parsed_smarts("[r3,r4]=[r3,r4]"))
 
 
 def _fragments(mol: Chem.Mol, bonds: list[int]) -> tuple | None:
@@ -62,7 +58,7 @@ def _fragments(mol: Chem.Mol, bonds: list[int]) -> tuple | None:
 
 def _cut(mol: Chem.Mol, rng: random.Random) -> tuple | None:
     """Two fragments from a random acyclic single bond."""
-    matches = mol.GetSubstructMatches(_pattern("[*]-;!@[*]"))
+    matches = mol.GetSubstructMatches(parsed_smarts("[*]-;!@[*]"))
     if not matches:
         return None
     a, b = rng.choice(matches)
@@ -73,10 +69,10 @@ def _cut_ring(mol: Chem.Mol, rng: random.Random) -> tuple | None:
     """Two fragments from two ring bonds (up to 10 tries)."""
     for _ in range(10):
         if rng.random() < 0.5:
-            matches = mol.GetSubstructMatches(_pattern("[R]@[R]@[R]@[R]"))
+            matches = mol.GetSubstructMatches(parsed_smarts("[R]@[R]@[R]@[R]"))
             pick = lambda m: [(m[0], m[1]), (m[2], m[3])]  # noqa: E731
         else:
-            matches = mol.GetSubstructMatches(_pattern("[R]@[R;!D2]@[R]"))
+            matches = mol.GetSubstructMatches(parsed_smarts("[R]@[R;!D2]@[R]"))
             pick = lambda m: [(m[0], m[1]), (m[1], m[2])]  # noqa: E731
         if not matches:
             return None
@@ -151,8 +147,8 @@ def crossover(a_smiles: str, b_smiles: str, rng: random.Random,
     for _ in range(10):
         if rng.random() <= 0.5:
             child = _chain_crossover(parents[0], parents[1], rng)
-        elif parents[0].HasSubstructMatch(_pattern("[R]")) or \
-                parents[1].HasSubstructMatch(_pattern("[R]")):
+        elif parents[0].HasSubstructMatch(parsed_smarts("[R]")) or \
+                parents[1].HasSubstructMatch(parsed_smarts("[R]")):
             child = _ring_crossover(parents[0], parents[1], rng, ring_single_joins)
         else:
             child = None
