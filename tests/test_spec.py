@@ -45,7 +45,7 @@ def test_unknown_key(tmp_path, smiles_file):
     assert _error(path) == (
         f"{path}: stages.ingest.smiles_colum: unknown key (expected one of: source, format, "
         "smiles_column, carry_columns, keep_largest_fragment, max_heavy_atoms, deduplicate, "
-        "id_prefix, batch_size, split)")
+        "id_prefix, batch_size, limit, split)")
 
 
 def test_unknown_nested_key(tmp_path, smiles_file):
