@@ -20,6 +20,20 @@ from pathlib import Path
 import psutil
 
 RAY = str(Path(sys.executable).parent / "ray")
+# `ray start` for a worker node that stays on loopback like the head. Under Ray's single-node
+# switch (which keeps the head's listeners on loopback) `ray start --address` refuses to start a
+# worker node; without it, Ray swaps 127.0.0.1 in --address and --node-ip-address for the
+# machine's IP, where the head does not listen. So the switch stays on for the node's processes
+# and only this launcher skips both: the refusal and the swap (as ray.cluster_utils does, which
+# starts nodes without the CLI).
+RAY_WORKER_NODE = [sys.executable, "-c", (
+    "import sys\n"
+    "import ray._private.ray_constants as constants, ray._private.services as services\n"
+    "constants.ENABLE_RAY_CLUSTER = True\n"
+    "services.resolve_ip_for_localhost = lambda host: host\n"
+    "from ray.scripts.scripts import main\n"
+    "sys.argv[0] = 'ray'\n"
+    "sys.exit(main())\n")]
 
 
 def free_port() -> int:
@@ -29,30 +43,69 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+LABEL = "latentsci-test-node"  # each node's name, to find its node id among nodes of one IP
+
+
 @dataclass
 class Node:
-    """One `ray start --block` process tree and its log."""
+    """One `ray start --block` process tree, its log, and its node id once it has joined."""
 
     process: subprocess.Popen
     log: Path
+    name: str
+    node_id: str = ""
 
     def tail(self) -> str:
         """The end of its log, for a failure message."""
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Signal its whole process group (SIGKILL: the machine dies) and wait for the tree."""
+    def stop(self, sig: int = signal.SIGTERM, grace: float = 5) -> None:
+        """Signal its process tree (SIGKILL: the machine dies) and wait until all of it is gone,
+        killing what still runs after `grace` seconds (Ray's GCS takes ~30 s over a SIGTERM).
+
+        Every process of the tree is signalled, not only the group: Ray's workers sit in process
+        groups of their own, and a worker left running after its node was 'killed' could still
+        write into a store under the feet of the task's retry elsewhere."""
         try:
-            tree = [psutil.Process(self.process.pid),
-                    *psutil.Process(self.process.pid).children(recursive=True)]
+            tree = psutil.Process(self.process.pid).children(recursive=True)
         except psutil.NoSuchProcess:
             tree = []
         try:
             os.killpg(self.process.pid, sig)
         except ProcessLookupError:
             pass
-        psutil.wait_procs(tree, timeout=30)
-        self.process.wait(timeout=30)
+        for proc in tree:
+            try:
+                proc.send_signal(sig)
+            except psutil.NoSuchProcess:
+                pass
+        alive = _wait_gone([self.process.pid, *(p.pid for p in tree)], grace, self.process)
+        for proc in alive:  # ours, so do not leak it
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        if _wait_gone([p.pid for p in alive], 10, self.process):
+            raise RuntimeError(f"{self.name}: processes survive SIGKILL: {alive}")
+
+
+def _wait_gone(pids: list[int], timeout: float, child: subprocess.Popen) -> list[psutil.Process]:
+    """Wait up to `timeout` s for these processes to end; those still running. A zombie counts
+    as ended (its parent may be the `ray start` that just died); `child`, ours, is reaped."""
+    deadline = time.time() + timeout
+    while True:
+        child.poll()
+        running = []
+        for pid in pids:
+            try:
+                proc = psutil.Process(pid)
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    running.append(proc)
+            except psutil.NoSuchProcess:
+                continue
+        if not running or time.time() > deadline:
+            return running
+        time.sleep(0.1)
 
 
 @dataclass
@@ -67,16 +120,14 @@ class Cluster:
     nodes: list[Node] = field(default_factory=list)
 
     def add_node(self, num_cpus: int = 1, resources: dict | None = None) -> Node:
-        """A worker node joining the head, up once the head counts it."""
-        before = len(alive_nodes(self))
-        index = len(self.nodes)
+        """A worker node joining the head, up once the head counts it alive."""
+        name = f"node{len(self.nodes)}"
+        # A temp dir of its own: in the head's (Ray's default), the two nodes' runtime-env agents
+        # share one cache of working dirs and delete each other's, a job's cwd among them.
         node = _start(self, [f"--address={self.gcs}", f"--num-cpus={num_cpus}",
-                             f"--resources={json.dumps(resources or {})}"], f"node{index}")
-        deadline = time.time() + 120
-        while len(alive_nodes(self)) <= before:
-            if node.process.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"worker node did not join:\n{node.tail()}")
-            time.sleep(1)
+                             f"--resources={json.dumps(resources or {})}",
+                             f"--temp-dir={self.temp / name}"], name, RAY_WORKER_NODE)
+        _wait_alive(self, node)
         return node
 
     def shutdown(self) -> None:
@@ -86,17 +137,36 @@ class Cluster:
         shutil.rmtree(self.temp, ignore_errors=True)
 
 
-def _start(cluster: Cluster, args: list[str], name: str) -> Node:
-    """`ray start --block ARGS` in its own session, logging to the cluster's temp folder."""
+def _start(cluster: Cluster, args: list[str], name: str, ray: list[str] | None = None) -> Node:
+    """`ray start --block ARGS` in its own session, labelled with its name, logging to the
+    cluster's temp folder."""
     log = cluster.temp / f"{name}.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [RAY, "start", "--block", "--node-ip-address=127.0.0.1", *args,
-             f"--dashboard-agent-listen-port={free_port()}", "--disable-usage-stats"],
+            [*(ray or [RAY]), "start", "--block", "--node-ip-address=127.0.0.1", *args,
+             f"--labels={LABEL}={name}", f"--dashboard-agent-listen-port={free_port()}",
+             "--disable-usage-stats"],
             env=cluster.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    node = Node(process, log)
+    node = Node(process, log, name)
     cluster.nodes.append(node)
     return node
+
+
+def _wait_alive(cluster: Cluster, node: Node, timeout: float = 120) -> None:
+    """Wait until the head counts `node` alive (found by its label) and note its node id."""
+    deadline, why = time.time() + timeout, ""
+    while not node.node_id:
+        if node.process.poll() is not None or time.time() > deadline:
+            raise RuntimeError(f"{node.name} did not join the cluster: {why}\n{node.tail()}")
+        try:
+            node.node_id = state_query(cluster, (
+                f"result = next((n.node_id for n in state.list_nodes(address="
+                f"{cluster.dashboard!r}, detail=True) if n.state == 'ALIVE' and "
+                f"n.labels.get({LABEL!r}) == {node.name!r}), '')"))
+        except RuntimeError as exc:  # the head's state API not answering yet
+            why = str(exc)[-500:]
+        if not node.node_id:
+            time.sleep(0.5)
 
 
 def start_head(base_env: dict[str, str], num_cpus: int = 1, resources: dict | None = None,
@@ -116,15 +186,21 @@ def start_head(base_env: dict[str, str], num_cpus: int = 1, resources: dict | No
                             f"--temp-dir={temp}", f"--ray-client-server-port={free_port()}"],
                   "head")
     deadline = time.time() + 120
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", dash), timeout=1).close()
-            return cluster
-        except OSError:
-            if head.process.poll() is not None or time.time() > deadline:
-                cluster.shutdown()
-                raise RuntimeError(f"ray start --head did not come up:\n{head.tail()}") from None
-            time.sleep(1)
+    try:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", dash), timeout=1).close()
+                break
+            except OSError:
+                if head.process.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"ray start --head did not come up:\n{head.tail()}"
+                                       ) from None
+                time.sleep(0.5)
+        _wait_alive(cluster, head)
+    except BaseException:
+        cluster.shutdown()
+        raise
+    return cluster
 
 
 def state_query(cluster: Cluster, code: str) -> object:

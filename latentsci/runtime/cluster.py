@@ -106,8 +106,9 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> ClusterI
         target = resolve_address(address)
         if target is None:
             single_node_mode()
-            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
-                     _node_ip_address=LOOPBACK, log_to_driver=True,
+            # "local": a new instance, never a cluster some `ray start` recorded in /tmp/ray
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count(),
+                     include_dashboard=False, _node_ip_address=LOOPBACK, log_to_driver=True,
                      configure_logging=False)
         else:
             check_reachable(target)

@@ -67,11 +67,18 @@ def map_batches(fn: Callable[..., T], batches: Sequence[Any], desc: str, progres
     The bar counts items (sum of `weight(batch)`), not tasks, so its rate reads as items/s.
     Shared keyword arguments are put in the object store once, not once per task. With
     num_gpus > 0 (a fraction packs several tasks on one GPU) Ray sets CUDA_VISIBLE_DEVICES.
+
+    A task whose worker or node dies runs again elsewhere (Ray's default of 3 retries on
+    system failures), so `fn` must be safe to rerun: the store writers here each rewrite whole
+    blocks of their own, which a retry overwrites (tests/test_two_nodes.py kills a node).
     """
     import ray
 
-    remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus,
-                        resources=task_resources() or None)(fn)
+    resources = task_resources()
+    # with per-node slots asked for, lease workers round the nodes: Ray's default fills the
+    # driver's node to half its resources before it spills tasks to others
+    remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, resources=resources or None,
+                        scheduling_strategy="SPREAD" if resources else "DEFAULT")(fn)
     shared = {k: ray.put(v) for k, v in kwargs.items()}
     refs = [remote.remote(batch, **shared) for batch in batches]
     position = {ref: i for i, ref in enumerate(refs)}
