@@ -103,3 +103,13 @@ def probe_chart(summary, path: Path) -> Path:
         ax.set_xticks(range(len(rows)), labels, fontsize=7)
         ax.set_title(f"{name} ({rows['metric'].iloc[0]})")
     return _save(fig, path)
+
+
+def best_so_far(calls: np.ndarray, scores: np.ndarray, path: Path, title: str = "") -> Path:
+    """The best score found against oracle calls used (what a search under a budget buys)."""
+    order = np.argsort(calls, kind="stable")
+    fig, axes = _panels(1, 5.0, 3.4)
+    axes[0, 0].plot(calls[order], np.fmax.accumulate(scores[order]), drawstyle="steps-post")
+    axes[0, 0].set_xlabel("oracle calls")
+    axes[0, 0].set_ylabel("best score so far")
+    return _save(fig, path, title)

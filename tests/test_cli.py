@@ -14,7 +14,7 @@ from conftest import cli_env, latentsci_cmd
 def test_every_verb_is_offered():
     verbs = build_parser()._subparsers._group_actions[0].choices
     assert list(verbs) == ["run", "submit", "status", "logs", "query", "interpolate", "ood",
-                           "encode", "sample", "evaluate", "rollout", "score"]
+                           "encode", "sample", "evaluate", "rollout", "score", "optimize"]
 
 
 def test_verb_defaults_are_the_stage_configs_defaults():

@@ -39,14 +39,14 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: every verb group's verbs, flags and examples."""
-    from latentsci.cli import fields, latent, molecules, pipelines, search, stores
+    from latentsci.cli import fields, latent, molecules, optimize, pipelines, search, stores
 
     top = OneLineParser(prog="latentsci", epilog=EPILOG,
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Learn, store and query scientific latent spaces with Ray, "
                                     "Zarr and MLflow.")
     verbs = top.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for group in (pipelines, stores, latent, molecules, fields, search):
+    for group in (pipelines, stores, latent, molecules, fields, search, optimize):
         group.add_verbs(verbs)
     return top
 

@@ -32,7 +32,7 @@ from latentsci.latent.search.optimiser import Optimiser, run_search
 from latentsci.latent.search.screening import Screening
 
 _METHODS: dict[str, Callable[[int, list[str], dict], Optimiser]] = {}
-METHOD_PROVIDERS = ("latentsci.molecules.search.methods",)
+METHOD_PROVIDERS = ("latentsci.molecules.search.methods", "latentsci.molecules.search.latent")
 
 
 def register_method(name: str, build: Callable[[int, list[str], dict], Optimiser]) -> None:
