@@ -39,7 +39,7 @@ def test_bo_search_writes_scored_molecules_and_an_mlflow_run(ray_cluster, librar
     assert list(table.columns) == ["smiles", "score", "call", "method"]
     assert len(table) == 24 and table["smiles"].is_unique and (table["method"] == "bo").all()
     assert list(table["call"]) == list(range(1, 25))
-    assert "bo on qed: calls 24" in done.stdout
+    assert "bo on qed: calls 24" in done.stdout and "24/24 calls, best so far" in done.stderr
     uri = f"sqlite:///{tmp_path / 'qed_bo.run' / 'mlflow.db'}"
     client = mlflow.tracking.MlflowClient(uri)
     run = client.search_runs([client.get_experiment_by_name("optimize").experiment_id])[0]

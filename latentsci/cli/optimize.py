@@ -4,7 +4,6 @@ from each molecule of a start file (JT-VAE's constrained protocol)."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from latentsci.cli.args import SHIPPED_HELP, on_ray, ray_address_flag, verb
@@ -48,9 +47,14 @@ def _options(pairs: list[str]) -> dict:
     return options
 
 
-def _progress_line(calls: int, budget: int) -> None:
-    """Calls used, on one console line."""
-    print(f"\r  {calls}/{budget} calls", end="", file=sys.stderr, flush=True)
+def _progress_line(calls: int, budget: int, best: float | None) -> None:
+    """Calls used and the best score so far, rewritten on one console line."""
+    from latentsci.runtime.console import progress_stream
+
+    found = f", best so far {best:.4g}" if best is not None else ""
+    stream = progress_stream()
+    stream.write(f"\r  {calls}/{budget} calls{found}   ")
+    stream.flush()
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
@@ -58,9 +62,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     from latentsci.errors import ConfigError
     from latentsci.molecules.domain import read_molecules
     from latentsci.molecules.search import optimize as opt
-    from latentsci.molecules.search.constrained import protocol_summary
-    from latentsci.molecules.search.report import log_search, pictures, search_summary
-    from latentsci.runtime import show_progress
+    from latentsci.runtime.console import captured
 
     if (args.start is None) != (args.similarity is None):
         raise ConfigError("--start FILE and --similarity DELTA go together")
@@ -68,9 +70,25 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     request = _request(args, folder)
     opt.check_request(request)
     starts = read_molecules(args.start) if args.start is not None else None
+    if starts is not None and not starts:
+        raise ConfigError(f"--start {args.start}: the file holds no molecules")
+    folder.mkdir(parents=True, exist_ok=True)
+    with captured(folder / "optimize.log"):  # Ray's and MLflow's chatter goes to the log
+        _optimize(args, request, starts, folder)
+    return 0
+
+
+def _optimize(args: argparse.Namespace, request, starts: list[str] | None, folder: Path) -> None:
+    """Search (or each start), write the tables and pictures, log them, say what was found."""
+    from latentsci.molecules.search import optimize as opt
+    from latentsci.molecules.search.constrained import protocol_summary
+    from latentsci.molecules.search.report import log_search, pictures, search_summary
+    from latentsci.runtime import show_progress
+    from latentsci.runtime.console import progress_stream, say
+
     if starts is None:
         table, rejected = on_ray(args.address, lambda: opt.search(request, _progress_line))
-        print(file=sys.stderr)
+        progress_stream().write("\n")
         summary = search_summary(table, args.budget, rejected)
         per_start = None
     else:
@@ -88,15 +106,14 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         files.append(args.out.with_name(args.out.stem + ".starts.csv"))
     params = {"objective": args.objective, "method": args.method, "budget": args.budget,
               "seed": args.seed, "pmo": args.pmo, "gate": args.gate, "model": args.model,
-              "similarity": args.similarity, "library": args.library,
+              "similarity": args.similarity, "library": args.library, "options": request.options,
               "max_heavy_atoms": args.max_heavy_atoms, "max_ring_size": args.max_ring_size}
     run_id = log_search(folder, args.tracking_uri, params, summary, files)
     said = ", ".join(f"{k} {v:.4g}" for k, v in summary.items())
-    print(f"{args.method} on {args.objective}: {said}; wrote {args.out} (MLflow run {run_id})")
+    say(f"{args.method} on {args.objective}: {said}; wrote {args.out} (MLflow run {run_id})")
     if rejected:
-        print("  rejected before any oracle call: " +
-              ", ".join(f"{n} {reason}" for reason, n in sorted(rejected.items(), key=lambda x: -x[1])))
-    return 0
+        ranked = sorted(rejected.items(), key=lambda kv: -kv[1])
+        say("  rejected before any oracle call: " + ", ".join(f"{n} {r}" for r, n in ranked))
 
 
 def add_verbs(verbs) -> None:

@@ -67,6 +67,7 @@ def run_search(optimiser: Optimiser, oracle: BudgetedOracle, state_file: Path,
         idle = idle + 1 if oracle.calls == before else 0
         _save_state(state_file, {"round": round_number, "optimiser": optimiser.state()})
         if progress is not None:
-            progress(oracle.calls, oracle.budget)
+            scores = oracle.scores()
+            progress(oracle.calls, oracle.budget, float(scores.max()) if len(scores) else None)
     return {"calls": float(oracle.calls), "rounds": float(round_number),
             "invalid": float(oracle.invalid), "finished": float(oracle.finished)}
