@@ -148,3 +148,30 @@ def test_max_tanimoto_fanned_out_on_ray_matches_one_process(ray_cluster):
     fanned = max_tanimoto(queries, reference, per_task=7)  # 9 Ray tasks
     np.testing.assert_array_equal(one, fanned)
     assert np.isnan(fanned[-1]) and np.all((fanned[:-1] > 0) & (fanned[:-1] <= 1))
+
+
+def test_the_search_gate_rejects_far_proposals_and_refuses_another_codec(fitted, tmp_path):
+    import subprocess
+
+    from latentsci.latent.search.guards import ood_guard
+
+    from conftest import ROOT, cli_env, latentsci_cmd
+
+    store, codec, detector, smiles = fitted
+    folder = save_detector(detector, tmp_path / "det")
+    reasons = ood_guard(folder, codec)(FAR + smiles[300:320])
+    assert sum(r is not None for r in reasons[: len(FAR)]) >= 15  # tiny molecules: out
+    assert sum(r is None for r in reasons[len(FAR):]) >= 15  # held-out ZINC: kept
+    assert all("out of distribution" in r for r in reasons if r is not None)
+    copy = tmp_path / "retrained"
+    shutil.copytree(shipped_model_dir(), copy)
+    state = torch.load(copy / "model.pt", weights_only=True)
+    first = next(iter(state))
+    state[first] = state[first] + 1.0
+    torch.save(state, copy / "model.pt")
+    done = subprocess.run(latentsci_cmd("optimize", "--objective", "qed", "--method", "bo",
+                                        "--budget", "10", "--model", str(copy), "--gate",
+                                        str(folder), "--out", str(tmp_path / "x.csv")),
+                          cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "their weights differ" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "x.csv").exists()
