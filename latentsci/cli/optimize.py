@@ -20,7 +20,7 @@ def _request(args: argparse.Namespace, folder: Path):
     return SearchRequest(args.objective, args.method, args.budget, folder, library, args.model,
                          args.seed, args.batch_size, str(args.gate) if args.gate else None,
                          args.pmo, args.max_heavy_atoms, args.max_ring_size, args.workers,
-                         _options(args.set))
+                         _options(args.set), args.similarity, not args.score_dissimilar)
 
 
 def _options(pairs: list[str]) -> dict:
@@ -139,6 +139,9 @@ def add_verbs(verbs) -> None:
     p.add_argument("--start", type=Path, metavar="FILE", help="start molecules (constrained)")
     p.add_argument("--similarity", type=float, metavar="DELTA",
                    help="least Tanimoto (Morgan r=2 counts) to the start")
+    p.add_argument("--score-dissimilar", action="store_true",
+                   help="with --start, score proposals less similar than DELTA too (as JT-VAE "
+                        "did; by default they are rejected before the oracle: they cannot count)")
     p.add_argument("--gate", type=Path, metavar="DETECTOR",
                    help="a saved OOD detector: proposals it rejects are never scored")
     p.add_argument("--pmo", action="store_true", help="PMO's rules: no gate, no caps")

@@ -27,6 +27,17 @@ def count_similarity(start: str, others: Sequence[str]) -> np.ndarray:
     return out
 
 
+def similarity_guard(start: str, delta: float):
+    """A guard rejecting proposals less than `delta` similar to the start: they can never count,
+    so no oracle call is spent on them (similarity costs no call)."""
+
+    def guard(items: list[str]) -> list[str | None]:
+        values = count_similarity(start, items)
+        return [None if v >= delta else f"similarity to the start below {delta}" for v in values]
+
+    return guard
+
+
 def improvements(scores: np.ndarray, similarity: np.ndarray, start_score: float,
                  delta: float) -> np.ndarray:
     """Gain over the start of each molecule similar enough (NaN for the others)."""

@@ -9,7 +9,7 @@ and the OOD gate when one is given, before any oracle call; rejects are counted 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,8 @@ class SearchRequest:
     max_ring_size: int = 8
     workers: int = 1
     options: dict = field(default_factory=dict)
+    similarity: float | None = None  # from a start: proposals less similar are never scored ...
+    similarity_filter: bool = True  # ... unless False (JT-VAE scored every decode)
 
 
 def check_request(request: SearchRequest) -> None:
@@ -76,8 +78,14 @@ def _guard(request: SearchRequest, origin_smiles: str | None = None):
     from latentsci.molecules.search.caps import structure_caps
     from latentsci.molecules.search.latent import molecule_codec
 
+    if origin_smiles is not None and request.similarity is not None and request.similarity_filter:
+        from latentsci.molecules.search.constrained import similarity_guard
+
+        close = similarity_guard(origin_smiles, request.similarity)
+    else:
+        close = None
     if request.pmo:
-        return None
+        return close
     gate = ood_guard(request.gate, molecule_codec(request.model)) if request.gate else None
     heavy, ring = request.max_heavy_atoms, request.max_ring_size
     if origin_smiles is not None:
@@ -85,7 +93,7 @@ def _guard(request: SearchRequest, origin_smiles: str | None = None):
 
         start_heavy, start_ring = size_and_largest_ring(origin_smiles)
         heavy, ring = max(heavy, start_heavy), max(ring, start_ring)
-    return chained(structure_caps(heavy, ring), gate)
+    return chained(close, structure_caps(heavy, ring), gate)
 
 
 def build_optimiser(request: SearchRequest, origin_smiles: str | None = None):
@@ -186,6 +194,8 @@ def constrained(request: SearchRequest, starts: list[str], delta: float,
         raise OracleError("the start file holds no molecules")
     if not 0 < delta <= 1:
         raise OracleError(f"--similarity must be in (0, 1], got {delta}")
+    if request.similarity is None:
+        request = replace(request, similarity=delta)
     objective = get_objective(request.objective)
     start_scores = _start_scores(objective, starts)
     numbered = list(enumerate(starts))
