@@ -76,9 +76,10 @@ def test_bo_and_gradient_find_the_peak_random_draws_miss():
 
 @pytest.mark.parametrize("method", ["latent_random", "gradient", "bo"])
 def test_state_round_trips_through_json_and_nothing_is_proposed_twice(method):
-    options = {"initial": 20, "batch": 5, "raw_samples": 32} if method == "bo" else (
+    options = {"initial": 20, "batch": 5, "raw_samples": 32, "mc_samples": 32,
+               "fit_iterations": 20} if method == "bo" else (
         {"initial": 20} if method == "gradient" else {})
-    _, optimiser = run(method, budget=40, options=options)
+    _, optimiser = run(method, budget=30, options=options)
     state = json.loads(json.dumps(optimiser.state()))
     space = latent_space(GridCodec(), library(), lambda s: s)
     again = latent_optimiser(method, space, 0, options=options)
