@@ -5,7 +5,6 @@ registered with the benchmark harness (PMO mode: no gate, no caps)."""
 from __future__ import annotations
 
 import functools
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,7 @@ def _saved_gaussian(codec) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 @functools.lru_cache(maxsize=4)
-def _gaussian(model: str | None, library_digest: str, library: tuple[str, ...]):
+def _gaussian(model: str | None, library: tuple[str, ...]):
     """The bounded Gaussian of a model over a library (cached: one encode per process)."""
     from latentsci.molecules.oracles import canonical_smiles
 
@@ -49,8 +48,7 @@ def molecule_space(model: str | None, library: list[str], guard: Guard | None = 
     """A molecule model's latent space around a library, behind an optional guard."""
     from latentsci.molecules.oracles import canonical_smiles
 
-    digest = hashlib.sha256("\n".join(library).encode()).hexdigest()
-    gaussian = _gaussian(model, digest, tuple(library))
+    gaussian = _gaussian(model, tuple(library))
     return LatentSpace(molecule_codec(model), gaussian, canonical_smiles, guard)
 
 
