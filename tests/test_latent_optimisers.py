@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from latentsci.latent.codec import Encoded
-from latentsci.latent.search.bayesian import gp_rows
+from latentsci.latent.search.bayesian import BOConfig, gp_rows
+from latentsci.latent.search.gradient import GradientConfig
 from latentsci.latent.search.guards import chained
 from latentsci.latent.search.latent_methods import latent_optimiser, latent_space, typed_config
 from latentsci.latent.search.latent_space import LatentGaussian
 from latentsci.latent.search.objective import OracleError
 from latentsci.latent.search.trust_region import TrustRegion
-from latentsci.latent.search.gradient import GradientConfig
 
 PEAK = np.array([1.5, -1.0, 1.0, 1.5])  # where the toy objective peaks (latent units)
 
@@ -84,6 +84,7 @@ def test_state_round_trips_through_json_and_nothing_is_proposed_twice(method):
     space = latent_space(GridCodec(), library(), lambda s: s)
     again = latent_optimiser(method, space, 0, options=options)
     again.restore(state)
+    assert json.loads(json.dumps(again.state())) == state  # nothing lost on the way
     assert again.space.known == optimiser.space.known
     proposed = again.ask(10)
     assert proposed and not set(proposed) & set(optimiser.space.known)
@@ -128,6 +129,7 @@ def test_trust_region_grows_shrinks_and_restarts():
     for _ in range(region.failure_tolerance):
         region.update(np.array([0.0]))
     assert region.length == pytest.approx(0.8) and region.restarts == 1
+    assert region.best == -np.inf and region.failures == 0  # a restart forgets the old best
     lower, upper = region.box(np.full(8, 0.5), np.ones(8))
     np.testing.assert_allclose(upper - lower, 0.8)
 
@@ -142,6 +144,8 @@ def test_gp_keeps_the_best_and_the_most_recent():
 def test_unknown_options_and_methods_are_one_line():
     with pytest.raises(OracleError, match="unknown option 'stepz'"):
         typed_config(GradientConfig, {"stepz": 3}, "gradient")
+    with pytest.raises(OracleError, match="bo.batch: expected int, got 'ten'"):
+        typed_config(BOConfig, {"batch": "ten"}, "bo")
     with pytest.raises(OracleError, match="gradient.draws: unknown option 'x'"):
         typed_config(GradientConfig, {"draws": {"x": 1}}, "gradient")
     space = latent_space(GridCodec(), library(), lambda s: s)

@@ -93,6 +93,10 @@ def test_latent_methods_run_in_the_harness(ray_cluster, tmp_path):
     (["--objective", "qed", "--method", "bo", "--budget", "5", "--similarity", "0.4"],
      "--start FILE and --similarity DELTA go together"),
     (["--objective", "qed", "--method", "simplex", "--budget", "5"], "invalid choice: 'simplex'"),
+    (["--objective", "qed", "--method", "bo", "--budget", "50"],
+     "100 random draws come before the first fit"),
+    (["--objective", "qed", "--method", "bo", "--budget", "50", "--set", "batch=ten"],
+     "bo.batch: expected int"),
 ])
 def test_bad_input_is_one_line_before_any_work(tmp_path, args, says):
     done = optimize(*args, "--out", str(tmp_path / "x.csv"), timeout=120)
@@ -104,8 +108,35 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, args, says):
 def test_an_empty_start_file_is_one_line(tmp_path):
     empty = tmp_path / "none.smi"
     empty.write_text("")
-    done = optimize("--objective", "qed", "--method", "gradient", "--budget", "5", "--start",
+    done = optimize("--objective", "qed", "--method", "gradient", "--budget", "50", "--start",
                     str(empty), "--similarity", "0.4", "--out", str(tmp_path / "x.csv"),
                     timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert "none.smi" in done.stderr or "no molecules" in done.stderr
+
+
+def test_a_run_folder_resumes_only_its_own_search(tmp_path):
+    from latentsci.latent.search.objective import OracleError
+    from latentsci.molecules.search.optimize import SearchRequest, check_folder
+
+    request = SearchRequest("qed", "bo", 50, tmp_path, tuple(LIBRARY), options={"initial": 10})
+    check_folder(tmp_path, request)
+    check_folder(tmp_path, SearchRequest("qed", "bo", 90, tmp_path, tuple(LIBRARY),
+                                         options={"initial": 10}))  # a larger budget resumes
+    with pytest.raises(OracleError, match="method, objective differ"):
+        check_folder(tmp_path, SearchRequest("plogp", "gradient", 50, tmp_path, tuple(LIBRARY),
+                                             options={"initial": 10}))
+
+
+@pytest.mark.slow
+def test_starts_that_all_fail_are_a_zero_success_rate(ray_cluster, library, tmp_path):
+    starts = tmp_path / "bad.smi"
+    starts.write_text("not_a_molecule\nC1CC\n")
+    out = tmp_path / "none.csv"
+    done = optimize("--objective", "plogp", "--method", "latent_random", "--budget", "5",
+                    "--start", str(starts), "--similarity", "0.4", "--library", str(library),
+                    "--out", str(out), ray=ray_cluster)
+    assert done.returncode == 0, done.stdout + done.stderr
+    per_start = pd.read_csv(tmp_path / "none.starts.csv")
+    assert len(per_start) == 2 and not per_start["success"].any()
+    assert "starts 2, success_rate 0" in done.stdout

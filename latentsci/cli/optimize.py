@@ -62,6 +62,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     from latentsci.errors import ConfigError
     from latentsci.molecules.domain import read_molecules
     from latentsci.molecules.search import optimize as opt
+    from latentsci.molecules.search.optimize import check_folder
     from latentsci.runtime.console import captured
 
     if (args.start is None) != (args.similarity is None):
@@ -72,6 +73,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     starts = read_molecules(args.start) if args.start is not None else None
     if starts is not None and not starts:
         raise ConfigError(f"--start {args.start}: the file holds no molecules")
+    check_folder(folder, request)
     folder.mkdir(parents=True, exist_ok=True)
     with captured(folder / "optimize.log"):  # Ray's and MLflow's chatter goes to the log
         _optimize(args, request, starts, folder)
@@ -96,11 +98,12 @@ def _optimize(args: argparse.Namespace, request, starts: list[str] | None, folde
             request, starts, args.similarity, show_progress()))
         outcomes = [(s is True, g) for s, g in zip(per_start.get("success", []),
                                                    per_start.get("improvement", []))]
-        summary = {**search_summary(table, args.budget * len(starts), rejected),
+        summary = {"calls": float(len(table)), "rejected": float(sum(rejected.values())),
                    **protocol_summary(outcomes)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.drop(columns=["error"], errors="ignore").to_csv(args.out, index=False)
-    files = [args.out, *pictures(table, folder / "report", f"{args.method} on {args.objective}")]
+    files = [args.out, *pictures(table, folder / "report", f"{args.method} on {args.objective}",
+                                 curve=starts is None)]
     if per_start is not None:
         per_start.to_csv(args.out.with_name(args.out.stem + ".starts.csv"), index=False)
         files.append(args.out.with_name(args.out.stem + ".starts.csv"))

@@ -51,7 +51,7 @@ def climb(predictor: PropertyPredictor, starts: np.ndarray, config: GradientConf
             u = _capped(u, radius)
             points.append(u.clone())
             predicted.append(predictor.predict(u)[:, 0])
-    return torch.cat(points).numpy(), torch.cat(predicted).numpy()
+    return torch.cat(points).cpu().numpy(), torch.cat(predicted).cpu().numpy()
 
 
 def _capped(v: torch.Tensor, radius: float) -> torch.Tensor:

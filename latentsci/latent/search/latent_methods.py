@@ -31,10 +31,29 @@ def typed_config(kind: type, options: dict[str, Any], where: str) -> Any:
     for key, value in options.items():
         if key not in known:
             raise OracleError(f"{where}: unknown option {key!r} (options: {', '.join(known)})")
-        default = known[key].default_factory() if callable(known[key].default_factory) else None
-        nested = is_dataclass(default) and isinstance(value, dict)
-        values[key] = typed_config(type(default), value, f"{where}.{key}") if nested else value
+        factory = known[key].default_factory
+        default = factory() if callable(factory) else known[key].default
+        if is_dataclass(default):
+            if not isinstance(value, dict):
+                raise OracleError(f"{where}.{key}: expected a table of options, got {value!r}")
+            values[key] = typed_config(type(default), value, f"{where}.{key}")
+        else:
+            values[key] = _typed(value, default, f"{where}.{key}")
     return kind(**values)
+
+
+def _typed(value: Any, default: Any, where: str) -> Any:
+    """An option's value in its default's type (an int where a float is wanted is fine)."""
+    kind = type(default)
+    if kind is bool or default is None:
+        ok = kind is not bool or isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if not ok:
+        raise OracleError(f"{where}: expected {kind.__name__}, got {value!r}")
+    return float(value) if kind is float else value
 
 
 def latent_optimiser(method: str, space: LatentSpace, seed: int,

@@ -1,7 +1,8 @@
 """TuRBO-1's trust region (Eriksson et al. 2019, as in BoTorch's TuRBO tutorial): a box in the
 unit cube around the best point, side `length` stretched per dimension by the GP's lengthscales,
 doubled after `success_tolerance` improving batches in a row, halved after `failure_tolerance`
-failing ones, and reset to its first length when it shrinks below `length_min`."""
+failing ones, and reset to its first length (and best) when it shrinks below `length_min`. The GP keeps every
+label across a restart (TuRBO-1 starts a new design; here the capped GP forgets old points)."""
 
 from __future__ import annotations
 
@@ -47,11 +48,15 @@ class TrustRegion:
         elif self.failures >= self.failure_tolerance:
             self.length, self.failures = self.length / 2.0, 0
         self.best = max(self.best, float(scores.max()))
-        if self.length < self.length_min:
+        if self.length < self.length_min:  # start over: first length, counters and best
             self.length, self.restarts = 0.8, self.restarts + 1
+            self.successes, self.failures, self.best = 0, 0, -math.inf
 
     def box(self, centre: np.ndarray, lengthscales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper corners in the unit cube, wider along long lengthscales."""
+        # clipped as the TuRBO tutorial bounds them, so one huge lengthscale cannot flatten
+        # the box along every other dimension
+        lengthscales = np.clip(lengthscales, 0.005, 4.0)
         weights = lengthscales / lengthscales.mean()
         weights = weights / np.prod(weights ** (1.0 / len(weights)))
         lower = np.clip(centre - weights * self.length / 2.0, 0.0, 1.0)

@@ -19,6 +19,8 @@ from latentsci.latent.search.latent_methods import LATENT_METHODS
 from latentsci.latent.search.objective import OracleError
 
 METHODS = ("screening", "graph_ga", *LATENT_METHODS)
+LOCAL_INITIAL = 20  # random labels before the first fit, searching from a start ...
+LOCAL_SPREAD = 0.5  # ... and the spread of draws around it (whitened units)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ def check_request(request: SearchRequest) -> None:
     get_objective(request.objective)
     if request.budget < 1:
         raise OracleError(f"--budget must be at least one call, got {request.budget}")
+    if request.similarity is not None and not 0 < request.similarity <= 1:
+        raise OracleError(f"--similarity must be in (0, 1], got {request.similarity}")
     _check_options(request)
     if request.gate is not None and not request.pmo:
         _guard(request)  # loads and checks the detector against the codec
@@ -64,7 +68,14 @@ def _check_options(request: SearchRequest) -> None:
     from latentsci.molecules.search.graph_ga import GraphGAConfig
 
     if request.method in LATENT_METHODS:
-        typed_config(LATENT_METHODS[request.method][1], request.options, request.method)
+        local = request.similarity is not None
+        config = typed_config(LATENT_METHODS[request.method][1],
+                              effective_options(request, local), request.method)
+        initial = getattr(config, "initial", 0)
+        if initial >= request.budget:
+            raise OracleError(f"{request.method}: {initial} random draws come before the first "
+                              f"fit, leaving nothing of a budget of {request.budget}; lower "
+                              f"them (--set initial=K) or raise --budget")
     elif request.method == "graph_ga":
         typed_config(GraphGAConfig, request.options, "graph_ga")
     elif request.options:
@@ -116,10 +127,20 @@ def build_optimiser(request: SearchRequest, origin_smiles: str | None = None):
         if encoded.reasons[0] is not None:
             raise OracleError(f"the model cannot encode it: {encoded.reasons[0]}")
         origin = space.gaussian.whiten(encoded.z)[0]
+    return latent_optimiser(request.method, space, request.seed, origin,
+                            effective_options(request, origin_smiles is not None))
+
+
+def effective_options(request: SearchRequest, local: bool) -> dict:
+    """The method's options: searching from a start, draws near it (spread 0.5) and fewer
+    random labels first (20), unless the user set them."""
     options = dict(request.options)
-    if origin is not None:  # a local search: draws near the start, not over the whole prior
-        options.setdefault("draws", {"spread": 0.5})
-    return latent_optimiser(request.method, space, request.seed, origin, options)
+    if local and request.method == "latent_random":  # its options are the draws'
+        options = {"spread": LOCAL_SPREAD, **options}
+    elif local and request.method in LATENT_METHODS:
+        options["draws"] = {"spread": LOCAL_SPREAD, **options.get("draws", {})}
+        options.setdefault("initial", LOCAL_INITIAL)
+    return options
 
 
 def run_one_search(request: SearchRequest, folder: Path, origin_smiles: str | None = None,
@@ -153,6 +174,12 @@ def search(request: SearchRequest, progress=None) -> tuple[pd.DataFrame, dict]:
     return run_one_search(request, request.folder / "search", progress=progress)
 
 
+def _failed(record: dict, reason) -> dict:
+    """A start that could not be searched: a failure with its reason."""
+    return {**record, "success": False, "improvement": float("nan"), "reason": str(reason),
+            "rows": None, "rejected": {}}
+
+
 def _start_task(starts: list[tuple[int, str]], request: SearchRequest, delta: float,
                 start_scores: dict[str, float]) -> list[dict]:
     """A Ray task: constrained searches of a few starts; a start that fails says why."""
@@ -163,13 +190,14 @@ def _start_task(starts: list[tuple[int, str]], request: SearchRequest, delta: fl
     for number, start in starts:
         record = {"start": number, "start_smiles": start, "start_score": start_scores[start]}
         if not np.isfinite(record["start_score"]):
-            out.append({**record, "reason": "not a valid SMILES, or the objective cannot score "
-                        "it", "rows": None, "rejected": {}})
+            out.append(_failed(record, "not a valid SMILES, or the objective cannot score it"))
             continue
         try:
             rows, rejected = run_one_search(request, request.folder / f"start{number:05d}", start)
-        except OracleError as exc:
-            out.append({**record, "reason": str(exc), "rows": None, "rejected": {}})
+        except Exception as exc:  # one start's failure (a GP that will not fit, a user
+            # oracle that raises) is that start's reason; the other starts go on
+            out.append(_failed(record, exc if isinstance(exc, OracleError)
+                               else f"{type(exc).__name__}: {exc}"))
             continue
         rows["start_smiles"] = start
         rows["similarity"] = count_similarity(start, list(rows["smiles"]))
@@ -189,13 +217,10 @@ def constrained(request: SearchRequest, starts: list[str], delta: float,
     from latentsci.latent.search import get_objective
     from latentsci.runtime import map_batches
 
+    request = replace(request, similarity=delta)
     check_request(request)
     if not starts:
         raise OracleError("the start file holds no molecules")
-    if not 0 < delta <= 1:
-        raise OracleError(f"--similarity must be in (0, 1], got {delta}")
-    if request.similarity is None:
-        request = replace(request, similarity=delta)
     objective = get_objective(request.objective)
     start_scores = _start_scores(objective, starts)
     numbered = list(enumerate(starts))
@@ -220,3 +245,36 @@ def _start_scores(objective, starts: list[str]) -> dict[str, float]:
         key = objective.canonical(start)
         values[start] = float(objective.score([key])[0]) if key is not None else float("nan")
     return values
+
+
+REQUEST_FILE = "request.json"  # what a run folder's call logs were paid for
+
+
+def request_record(request: SearchRequest) -> dict:
+    """What the scores and states of a run folder depend on (the library by digest)."""
+    import hashlib
+
+    library = hashlib.sha256("\n".join(request.library).encode()).hexdigest()[:16]
+    return {"objective": request.objective, "method": request.method, "seed": request.seed,
+            "model": request.model, "options": request.options, "pmo": request.pmo,
+            "gate": request.gate, "max_heavy_atoms": request.max_heavy_atoms,
+            "max_ring_size": request.max_ring_size, "similarity": request.similarity,
+            "similarity_filter": request.similarity_filter, "library": library}
+
+
+def check_folder(folder: Path, request: SearchRequest) -> None:
+    """A run folder resumes only the search it was made for: another request is refused in one
+    line (the budget may grow; the folder records the rest)."""
+    import json
+
+    path = Path(folder) / REQUEST_FILE
+    mine = json.loads(json.dumps(request_record(request)))
+    if path.is_file():
+        recorded = json.loads(path.read_text())
+        changed = sorted(k for k in set(mine) | set(recorded) if mine.get(k) != recorded.get(k))
+        if changed:
+            raise OracleError(f"{folder}: holds a search with other settings ({', '.join(changed)}"
+                              f" differ); pass another --run-dir or --out, or delete it")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(mine, indent=2))

@@ -19,19 +19,22 @@ def search_summary(table: pd.DataFrame, budget: int, rejected: dict[str, int]) -
             "rejected": float(sum(rejected.values()))}
 
 
-def pictures(table: pd.DataFrame, folder: Path, title: str) -> list[Path]:
-    """Best-so-far curve and the 12 best molecules."""
+def pictures(table: pd.DataFrame, folder: Path, title: str, curve: bool = True) -> list[Path]:
+    """Best-so-far curve (one search only: starts each count their calls from 1) and the 12
+    best molecules."""
     from latentsci.molecules.plots import molecule_grid
     from latentsci.plots import best_so_far
 
     folder.mkdir(parents=True, exist_ok=True)
     if table.empty:
         return []
-    curve = best_so_far(table["call"].to_numpy(float), table["score"].to_numpy(float),
-                        folder / "best_so_far.png", title)
+    out = []
+    if curve:
+        out.append(best_so_far(table["call"].to_numpy(float), table["score"].to_numpy(float),
+                               folder / "best_so_far.png", title))
     top = table.sort_values("score", ascending=False).drop_duplicates("smiles").head(12)
-    grid = molecule_grid([f"{s}" for s in top["smiles"]], folder / "top_molecules.png")
-    return [curve, grid]
+    out.append(molecule_grid(list(top["smiles"]), folder / "top_molecules.png"))
+    return out
 
 
 def log_search(run_dir: Path, tracking_uri: str | None, params: dict, metrics: dict,
