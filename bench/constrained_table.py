@@ -2,7 +2,9 @@
 mean +- sd of the improvement over successes at delta 0.4 and 0.6, in the score searched and in
 the other penalized logP (every scored molecule and start rescored; no oracle budget involved).
 
-    .venv/bin/python bench/constrained_table.py bench/constrained/gradient_plogp_seed0.csv
+    .venv/bin/python bench/constrained_table.py bench/constrained/gradient_plogp_seed0.csv.gz
+
+(the molecules file may be gzipped, as the committed one is; NAME.starts.csv lies beside it).
 
 Both deltas come from the same search: the search never sees delta, which only decides which of
 its molecules count.
@@ -54,7 +56,8 @@ def main() -> None:
     parser.add_argument("molecules", type=Path)
     args = parser.parse_args()
     molecules = pd.read_csv(args.molecules)
-    starts = pd.read_csv(args.molecules.with_name(args.molecules.stem + ".starts.csv"))
+    name = args.molecules.name.removesuffix(".gz").removesuffix(".csv")
+    starts = pd.read_csv(args.molecules.with_name(name + ".starts.csv"))
     calls = molecules.groupby("start_smiles").size()
     print(f"{len(starts)} starts, {len(molecules)} scored molecules, calls per start: "
           f"median {calls.median():.0f}, max {calls.max()}")
