@@ -169,7 +169,8 @@ def test_the_search_gate_rejects_far_proposals_and_refuses_another_codec(fitted,
     first = next(iter(state))
     state[first] = state[first] + 1.0
     torch.save(state, copy / "model.pt")
-    done = subprocess.run(latentsci_cmd("optimize", "--objective", "qed", "--method", "bo",
+    done = subprocess.run(latentsci_cmd("optimize", "--objective", "qed", "--method",
+                                        "latent_random",
                                         "--budget", "10", "--model", str(copy), "--gate",
                                         str(folder), "--out", str(tmp_path / "x.csv")),
                           cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300)
