@@ -23,6 +23,17 @@ FAR = ["CCO", "CC", "C#N", "OCO", "CCCO", "NCCN", "C=O", "CC(C)O", "OC(=O)C", "C
        "C1CC1", "O=CO", "NC=O", "CCN", "COC", "CS", "C=C", "N#N", "CC#C"]
 
 
+def retrained_copy(folder):
+    """The shipped model with one weight changed: another codec."""
+    copy = folder / "retrained"
+    shutil.copytree(shipped_model_dir(), copy)
+    state = torch.load(copy / "model.pt", weights_only=True)
+    first = next(iter(state))
+    state[first] = state[first] + 1.0
+    torch.save(state, copy / "model.pt")
+    return copy
+
+
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory, ray_cluster):
     """400 held-out ZINC molecules (300 'train', 100 'test') encoded by the shipped model."""
@@ -81,12 +92,7 @@ def test_a_saved_detector_scores_the_same_and_checks_its_codec(fitted, tmp_path)
     before = gate(detector, store, codec, items=smiles[300:320]).score
     assert np.array_equal(gate(again, store, codec, items=smiles[300:320]).score, before)
     assert {p.name for p in folder.iterdir()} == {"detector.json", "arrays.npz", "reference.txt"}
-    copy = tmp_path / "retrained"  # the same model with one weight changed: another codec
-    shutil.copytree(shipped_model_dir(), copy)
-    state = torch.load(copy / "model.pt", weights_only=True)
-    first = next(iter(state))
-    state[first] = state[first] + 1.0
-    torch.save(state, copy / "model.pt")
+    copy = retrained_copy(tmp_path)
     with pytest.raises(CodecError, match="their weights differ"):
         load_detector(folder, codec=load_codec(copy))
     with pytest.raises(InputDataError, match="not an OOD detector"):
@@ -163,12 +169,7 @@ def test_the_search_gate_rejects_far_proposals_and_refuses_another_codec(fitted,
     assert sum(r is not None for r in reasons[: len(FAR)]) >= 15  # tiny molecules: out
     assert sum(r is None for r in reasons[len(FAR):]) >= 15  # held-out ZINC: kept
     assert all("out of distribution" in r for r in reasons if r is not None)
-    copy = tmp_path / "retrained"
-    shutil.copytree(shipped_model_dir(), copy)
-    state = torch.load(copy / "model.pt", weights_only=True)
-    first = next(iter(state))
-    state[first] = state[first] + 1.0
-    torch.save(state, copy / "model.pt")
+    copy = retrained_copy(tmp_path)
     done = subprocess.run(latentsci_cmd("optimize", "--objective", "qed", "--method",
                                         "latent_random",
                                         "--budget", "10", "--model", str(copy), "--gate",

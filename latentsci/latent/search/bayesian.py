@@ -48,8 +48,8 @@ def gp_rows(y: np.ndarray, best: int, most: int) -> np.ndarray:
     if len(y) <= most:
         return np.arange(len(y))
     top = np.argsort(-y, kind="stable")[:best]
-    recent = [i for i in range(len(y) - 1, -1, -1) if i not in set(top)][: most - len(top)]
-    return np.sort(np.concatenate([top, np.asarray(recent, dtype=int)]))
+    rest = np.setdiff1d(np.arange(len(y)), top)  # ascending: the most recent last
+    return np.sort(np.concatenate([top, rest[len(rest) - (most - len(top)):]]))
 
 
 def fit_gp(x: np.ndarray, y: np.ndarray, config: BOConfig, warm: dict | None):

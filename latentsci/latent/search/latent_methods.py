@@ -66,17 +66,23 @@ def latent_optimiser(method: str, space: LatentSpace, seed: int,
     return optimiser(space, seed, origin, typed_config(settings, options or {}, method))
 
 
-def latent_space(codec: Codec, items: Sequence, canonical: Callable[[str], Any],
-                 guard: Guard | None = None, gaussian: tuple[np.ndarray, np.ndarray] | None = None,
-                 fit_size: int = 2000, seed: int = 0) -> LatentSpace:
-    """The space around up to `fit_size` of the items, encoded: a Gaussian fitted to them (or
-    the given (mean, scale_tril), e.g. the one saved beside a model), bounded by their norms."""
+def fitted_gaussian(codec: Codec, items: Sequence,
+                    gaussian: tuple[np.ndarray, np.ndarray] | None = None,
+                    fit_size: int = 2000, seed: int = 0) -> LatentGaussian:
+    """A Gaussian fitted to up to `fit_size` of the items, encoded (or the given (mean,
+    scale_tril), e.g. the one saved beside a model), bounded by their whitened norms."""
     rng = np.random.default_rng(seed)
     picked = [items[i] for i in np.sort(rng.permutation(len(items))[:fit_size])]
     z = codec.encode(picked).z
     z = z[np.isfinite(z).all(axis=1)]
     if gaussian is None:
-        fitted = LatentGaussian.fit(z)
-    else:
-        fitted = LatentGaussian.with_radius(gaussian[0], gaussian[1], z)
-    return LatentSpace(codec, fitted, canonical, guard)
+        return LatentGaussian.fit(z)
+    return LatentGaussian.with_radius(gaussian[0], gaussian[1], z)
+
+
+def latent_space(codec: Codec, items: Sequence, canonical: Callable[[str], Any],
+                 guard: Guard | None = None, gaussian: tuple[np.ndarray, np.ndarray] | None = None,
+                 fit_size: int = 2000, seed: int = 0) -> LatentSpace:
+    """The space around the items (see `fitted_gaussian`), behind an optional guard."""
+    return LatentSpace(codec, fitted_gaussian(codec, items, gaussian, fit_size, seed),
+                       canonical, guard)

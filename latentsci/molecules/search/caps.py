@@ -10,9 +10,10 @@ from rdkit import Chem
 
 def cap_reason(smiles: str, max_heavy_atoms: int, max_ring_size: int) -> str | None:
     """Why a molecule breaks the caps, or None when it keeps within them."""
-    if Chem.MolFromSmiles(smiles) is None:
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
         return "not a valid SMILES"
-    heavy, ring = size_and_largest_ring(smiles)
+    heavy, ring = _size_and_ring(mol)
     if heavy > max_heavy_atoms:
         return f"{heavy} heavy atoms (cap {max_heavy_atoms})"
     if ring > max_ring_size:
@@ -20,13 +21,16 @@ def cap_reason(smiles: str, max_heavy_atoms: int, max_ring_size: int) -> str | N
     return None
 
 
+def _size_and_ring(mol: Chem.Mol) -> tuple[int, int]:
+    """Heavy atoms and the largest ring's size of a parsed molecule."""
+    rings = [len(ring) for ring in mol.GetRingInfo().AtomRings()]
+    return mol.GetNumHeavyAtoms(), max(rings, default=0)
+
+
 def size_and_largest_ring(smiles: str) -> tuple[int, int]:
     """Heavy atoms and the largest ring's size of a molecule (0, 0 when unreadable)."""
     mol = Chem.MolFromSmiles(smiles)
-    if mol is None:
-        return 0, 0
-    rings = [len(ring) for ring in mol.GetRingInfo().AtomRings()]
-    return mol.GetNumHeavyAtoms(), max(rings, default=0)
+    return (0, 0) if mol is None else _size_and_ring(mol)
 
 
 def structure_caps(max_heavy_atoms: int = 50,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from latentsci.latent.search.harness import register_method
-from latentsci.latent.search.latent_methods import LATENT_METHODS, latent_optimiser, latent_space
+from latentsci.latent.search.latent_methods import LATENT_METHODS, fitted_gaussian, latent_optimiser
 from latentsci.latent.search.latent_space import Guard, LatentSpace
 
 
@@ -25,23 +25,22 @@ def molecule_codec(model: str | None):
 
 def _saved_gaussian(codec) -> tuple[np.ndarray, np.ndarray] | None:
     """The Gaussian fitted to the model's encoded training molecules, when saved beside it."""
+    from latentsci.molecules.vae.aggregate import LatentGaussian
     from latentsci.molecules.vae.shipped import fitted_latent_file
 
     source = Path(codec.source) if codec.source else None
     found = fitted_latent_file(source) if source is not None and source.is_dir() else None
     if found is None:
         return None
-    with np.load(found, allow_pickle=False) as saved:
-        return saved["mean"], saved["scale_tril"]
+    saved = LatentGaussian.load(found)
+    return saved.mean, saved.scale_tril
 
 
 @functools.lru_cache(maxsize=4)
 def _gaussian(model: str | None, library: tuple[str, ...]):
     """The bounded Gaussian of a model over a library (cached: one encode per process)."""
-    from latentsci.molecules.oracles import canonical_smiles
-
     codec = molecule_codec(model)
-    return latent_space(codec, list(library), canonical_smiles, None, _saved_gaussian(codec)).gaussian
+    return fitted_gaussian(codec, list(library), _saved_gaussian(codec))
 
 
 def molecule_space(model: str | None, library: list[str], guard: Guard | None = None) -> LatentSpace:
