@@ -8,9 +8,17 @@ from pathlib import Path
 from latentsci.errors import LatentsciError
 
 
+def model_folder(folder: str | Path) -> Path:
+    """A model folder as a local path: itself, or for an object-store URL (a model in a run
+    directory on S3, read by a Ray task on any node) a cached copy."""
+    from latentsci.storage.fetch import fetched
+
+    return fetched(folder)
+
+
 def read_meta_json(folder: Path, missing: str, error: type[LatentsciError]) -> dict:
     """The parsed meta.json of a folder holding model.pt beside it, or one line of `error`."""
-    folder = Path(folder)
+    folder = model_folder(folder)
     meta_path = folder / "meta.json"
     if not (folder / "model.pt").is_file() or not meta_path.is_file():
         raise error(f"{folder}: not {missing} (expected model.pt and meta.json)")

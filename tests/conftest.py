@@ -19,6 +19,48 @@ SMILES = [
 ]
 
 
+def _free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# An S3 API on loopback (moto's server; it stands in for a real bucket). Its address and dummy
+# keys are set before Ray starts, so Ray's workers inherit them as a cluster's nodes would have
+# theirs; the server itself starts only when a test asks for `s3_bucket`.
+S3_ENDPOINT = f"http://127.0.0.1:{_free_port()}"
+os.environ.update(AWS_ENDPOINT_URL=S3_ENDPOINT, AWS_ACCESS_KEY_ID="moto-test-key",
+                  AWS_SECRET_ACCESS_KEY="moto-test-secret", AWS_DEFAULT_REGION="us-east-1")
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on the loopback port chosen above, for the whole session."""
+    import logging
+
+    server_module = pytest.importorskip("moto.server", reason="pip install -e '.[test]' (moto)")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    port = int(S3_ENDPOINT.rsplit(":", 1)[1])
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield S3_ENDPOINT
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server, request) -> str:
+    """A fresh bucket for one test: its s3:// URL."""
+    import fsspec
+
+    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    fs.mkdir(name)
+    return f"s3://{name}"
+
+
 @pytest.fixture(scope="session")
 def ray_cluster():
     """The embedded Ray the driver itself would start (loopback, token auth on), once per session."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from latentsci.cli.args import job_server_flag, verb
 from latentsci.errors import ConfigError
+from latentsci.storage.location import address
 
 
 def driver_command(pipeline: Path, extra: list[str]) -> list[str]:
@@ -59,7 +60,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     check = driver_command(pipeline, ["--check", *profile])
     if subprocess.call([sys.executable, *check[1:]], cwd=root, stdout=subprocess.DEVNULL) != 0:
         return 2
-    run_dir = (args.run_dir or root / "runs" / pipeline.stem).resolve()
+    run_dir = address(args.run_dir or root / "runs" / pipeline.stem)  # a folder or an s3:// URL
     command = driver_command(pipeline, ["--run-dir", str(run_dir), *profile])
     submission = jobs.submit(command, root, args.address)
     print(submission)
@@ -89,12 +90,14 @@ def add_verbs(verbs) -> None:
 
     verb(verbs, "run", cmd_run, "run a pipeline on an embedded or existing Ray cluster",
          ["pipelines/zinc_ingest.toml", "pipelines/zinc_ingest.toml --force ingest_train",
-          "pipelines/zinc_ingest.toml --address 10.0.0.5:6379 --run-dir /shared/runs/zinc"],
+          "pipelines/zinc_ingest.toml --address 10.0.0.5:6379 --run-dir /shared/runs/zinc",
+          "pipelines/zinc_ingest.toml --run-dir s3://BUCKET/runs/zinc"],
          parents=[run_flags()])
     sub = verb(verbs, "submit", cmd_submit, "submit a pipeline as a Ray Job; prints the job id",
                ["pipelines/zinc_ingest.toml --address http://127.0.0.1:8265"])
     sub.add_argument("pipeline", type=Path, help="pipeline TOML file (see pipelines/)")
-    sub.add_argument("--run-dir", type=Path, help="run directory on storage the cluster sees")
+    sub.add_argument("--run-dir", help="run directory on storage the cluster sees: a shared "
+                     "folder or an object-store URL (s3://BUCKET/runs/NAME)")
     sub.add_argument("--profile", metavar="NAME", help="apply the file's [profiles.NAME] overrides")
     status = verb(verbs, "status", cmd_status, "show a job's status, or all jobs",
                   ["", "raysubmit_XXXX --address http://127.0.0.1:8265"])

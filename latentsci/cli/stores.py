@@ -37,7 +37,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def _query_flags(q: argparse.ArgumentParser) -> None:
     """Selection and output flags of `query`."""
-    q.add_argument("store", type=Path, help="latent store (a .zarr folder)")
+    q.add_argument("store", help="latent store: a .zarr folder or its URL (s3://...)")
     q.add_argument("--ids", nargs="+", metavar="ID", help="rows with these ids")
     q.add_argument("--where", metavar="EXPR", help="property filter, e.g. \"qed > 0.8 and sa < 3\"")
     q.add_argument("--knn-of", metavar="ID", help="nearest neighbours of this id (exact)")

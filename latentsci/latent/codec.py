@@ -24,6 +24,7 @@ import numpy as np
 
 from latentsci.errors import LatentsciError
 from latentsci.model_files import read_meta_json
+from latentsci.storage.location import is_url
 
 WEIGHTS_FILE = "model.pt"
 TRUSTED_PREFIX = "latentsci."  # the only package whose codec modules load_codec imports
@@ -127,6 +128,9 @@ def store_codec(store: Any, **options: Any) -> Codec:
     return codec
 
 
+MLFLOW_SCHEMES = ("runs:", "models:", "mlflow-artifacts:")
+
+
 def _is_uri(text: str) -> bool:
     """Whether a model source names an MLflow artifact rather than a folder on disk."""
     return "://" in text or text.startswith(("runs:", "models:"))
@@ -135,6 +139,10 @@ def _is_uri(text: str) -> bool:
 def _local_folder(path_or_uri: str, tracking_uri: str | None) -> Path:
     """A model folder on disk: the path itself, or an MLflow artifact downloaded from its URI."""
     text = str(path_or_uri)
+    if is_url(text) and not text.startswith(MLFLOW_SCHEMES):  # a run directory on S3, say
+        from latentsci.storage.fetch import fetched
+
+        return fetched(text)
     if _is_uri(text):
         import mlflow
 

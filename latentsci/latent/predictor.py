@@ -20,7 +20,7 @@ from torch import nn
 
 from latentsci.errors import InputDataError, LatentsciError
 from latentsci.inference import inference
-from latentsci.model_files import read_model_meta
+from latentsci.model_files import model_folder, read_model_meta
 
 FORMAT = "latentsci.property_predictor"
 FORMAT_VERSION = 1
@@ -165,7 +165,8 @@ def save_predictor(folder: str | Path, model: PropertyPredictor, extra: dict | N
 
 def load_predictor(folder: str | Path) -> PropertyPredictor:
     """A saved predictor, weights read with weights_only=True; one line if the folder is not one."""
-    meta = read_model_meta(Path(folder), FORMAT, "a latentsci property predictor",
+    folder = model_folder(folder)
+    meta = read_model_meta(folder, FORMAT, "a latentsci property predictor",
                            "a latentsci model", PredictorFileError)
     model = PropertyPredictor(int(meta["latent_dim"]), PredictorConfig(**meta["config"]))
     try:

@@ -92,7 +92,7 @@ def encode_table(table: pd.DataFrame, model_dir: str, store_path: Path, properti
     from latentsci.molecules.vae.checkpoint import read_meta
     from latentsci.runtime import map_batches
 
-    meta = read_meta(Path(model_dir))
+    meta = read_meta(model_dir)
     record = codec_record(load_codec(model_dir))
     store = LatentStore.create(store_path, len(table), int(meta["config"]["latent_dim"]),
                                properties, with_std=True, rows_per_shard=rows_per_shard,

@@ -15,11 +15,13 @@ from pathlib import Path
 from latentsci.errors import LatentsciError
 from latentsci.pipeline.engine import run_pipeline
 from latentsci.pipeline.manifest import Manifest
-from latentsci.pipeline.run_lock import RunLock
+from latentsci.pipeline.object_lock import run_lock
 from latentsci.pipeline.spec import check_stage_names, load_pipeline, plan, wiring
 from latentsci.pipeline.stage import Stage
 from latentsci.runtime.console import captured, route_errors, say
 from latentsci.runtime.fanout import task_resources
+from latentsci.storage.location import Address, address, check_reachable as check_storage, join
+from latentsci.storage.working_copy import WorkingCopy
 from latentsci.tracking import tracking_uri
 from latentsci.tracking_server import check_reachable, is_http, redacted
 
@@ -35,8 +37,8 @@ def run_flags() -> argparse.ArgumentParser:
     """Arguments shared by `latentsci run` and the workflow modules (an argparse parent)."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("pipeline", type=Path, help="pipeline TOML file")
-    p.add_argument("--run-dir", type=Path, help="where outputs, manifest and MLflow DB go "
-                   "(default: runs/PIPELINE_NAME)")
+    p.add_argument("--run-dir", help="where outputs, manifest and MLflow DB go: a folder or "
+                   "an object-store URL such as s3://BUCKET/runs/NAME (default: runs/PIPELINE_NAME)")
     p.add_argument("--address", help="Ray cluster to join: HOST:PORT or auto "
                    "(default: RAY_ADDRESS, else start an embedded local Ray)")
     p.add_argument("--force", action="append", default=[], metavar="STAGE",
@@ -57,9 +59,11 @@ def parser(prog: str) -> argparse.ArgumentParser:
                                    description="Run a pipeline's stages on Ray.")
 
 
-def _where_to_look(run_dir: Path, manifest: Manifest, uri: str) -> str:
+def _where_to_look(copy: WorkingCopy, manifest: Manifest, uri: str) -> str:
     """Closing lines: where results are and the commands that open them."""
-    lines = [f"run directory: {run_dir}", f"manifest:      {manifest.path}"]
+    lines = [f"run directory: {copy.root}", f"manifest:      {join(copy.root, 'manifest.json')}"]
+    if copy.mirrored:
+        lines.append(f"local copy:    {copy.local}")
     for record in manifest.stages.values():
         for key, path in record.outputs.items():
             lines.append(f"  {record.name}.{key}: {path}")
@@ -67,7 +71,7 @@ def _where_to_look(run_dir: Path, manifest: Manifest, uri: str) -> str:
         lines.append(f"MLflow:        {redacted(uri)} (the server's UI)")
     else:
         lines.append(f"MLflow:        mlflow ui --backend-store-uri {redacted(uri)} --host 127.0.0.1")
-    lines.append(f"full log:      {run_dir / LOG_NAME}")
+    lines.append(f"full log:      {join(copy.root, LOG_NAME)}")
     stores = [p for r in manifest.stages.values() for k, p in r.outputs.items()
               if k == "store" and p.endswith(".zarr")]  # latent stores, not field arrays
     for store in stores:
@@ -98,27 +102,45 @@ def execute(args: argparse.Namespace, registry: dict[str, Stage]) -> int:
         for line in wiring(planned):
             print(line)
         return 0
-    run_dir = (args.run_dir or default_run_dir(spec.name)).resolve()
-    check_reachable(tracking_uri(run_dir, args.tracking_uri))  # before any work, in one line
+    root: Address = address(args.run_dir or default_run_dir(spec.name))
+    check_storage(root)  # before any work, in one line
+    copy = WorkingCopy(root)
+    check_reachable(tracking_uri(copy.local, args.tracking_uri))
     task_resources()  # a malformed LATENTSCI_TASK_RESOURCES, too
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log = run_dir / LOG_NAME
-    with RunLock(run_dir) as lock, captured(log) as log:  # a nested driver keeps the outer log
-        if lock.took_over is not None:
-            say(f"took over the run directory's stale lock ({lock.took_over.describe()}: "
-                "that process is gone)")
+    log = copy.local / LOG_NAME
+    with run_lock(root) as lock:
+        pulled = copy.pull()  # before the log opens: a run directory's log is appended to
         try:
-            _run_stages(args, spec, planned, run_dir)
-        except LatentsciError as exc:
-            print(f"error: {exc}", flush=True)  # the log says why the run stopped, too
-            raise
-        except Exception as exc:
-            traceback.print_exc()  # into the log
-            raise Crashed(f"{crash_line(exc)} (traceback in {log})") from exc
+            with captured(log) as log:  # a nested driver keeps the outer log
+                _announce(lock, pulled, copy)
+                _run_guarded(args, spec, planned, copy)
+        finally:
+            copy.push()  # the log and whatever finished, even when the run stopped
     return 0
 
 
-def _run_stages(args: argparse.Namespace, spec, planned: list, run_dir: Path) -> None:
+def _announce(lock, pulled: int, copy: WorkingCopy) -> None:
+    """Console lines about how the run directory was taken: a stale lock, files picked up."""
+    if lock.took_over is not None:
+        say(f"took over the run directory's stale lock ({lock.took_over.describe()}: "
+            "that process is gone)")
+    if pulled:
+        say(f"picked up {pulled} files of {copy.root} into {copy.local}")
+
+
+def _run_guarded(args: argparse.Namespace, spec, planned: list, copy: WorkingCopy) -> None:
+    """Run the stages; a user error is said once, a crash becomes one line (traceback logged)."""
+    try:
+        _run_stages(args, spec, planned, copy)
+    except LatentsciError as exc:
+        print(f"error: {exc}", flush=True)  # the log says why the run stopped, too
+        raise
+    except Exception as exc:
+        traceback.print_exc()  # into the log
+        raise Crashed(f"{crash_line(exc)} (traceback in {join(copy.root, LOG_NAME)})") from exc
+
+
+def _run_stages(args: argparse.Namespace, spec, planned: list, copy: WorkingCopy) -> None:
     """Join or start Ray, run the stages, and print where everything went."""
     from latentsci.runtime import connect, disconnect, show_progress
     from latentsci.tracking import Tracker, git_commit
@@ -128,14 +150,14 @@ def _run_stages(args: argparse.Namespace, spec, planned: list, run_dir: Path) ->
     try:
         say(f"Ray: {'embedded' if info.embedded else 'cluster'} at {info.address} "
             f"({info.cpus:g} CPUs, {info.gpus:g} GPUs)")
-        tracker = Tracker(run_dir, experiment=spec.name, uri=args.tracking_uri)
+        tracker = Tracker(copy.local, experiment=spec.name, uri=args.tracking_uri)
         route_errors("mlflow")  # MLflow set its logger's handlers on import
         tags = {"pipeline": spec.name, "pipeline_file": str(spec.path.resolve()),
                 "git_commit": git_commit(), "ray_address": info.address,
-                "run_dir": str(run_dir)}
+                "run_dir": str(copy.root)}
         progress = show_progress() and not args.no_progress
-        manifest = run_pipeline(spec, planned, run_dir, tracker, tags, set(args.force), progress)
-        say(_where_to_look(run_dir, manifest, tracker.uri))
+        manifest = run_pipeline(spec, planned, copy, tracker, tags, set(args.force), progress)
+        say(_where_to_look(copy, manifest, tracker.uri))
     finally:
         if info.owned:
             disconnect()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,6 +14,8 @@ from latentsci.pipeline.manifest import Manifest
 from latentsci.pipeline.spec import PipelineSpec, PlannedStage, downstream
 from latentsci.pipeline.stage import StageContext, StageRecord
 from latentsci.runtime.console import say
+from latentsci.storage.location import Address, exists, join, remove
+from latentsci.storage.working_copy import WorkingCopy
 from latentsci.tracking import Tracker
 
 
@@ -22,19 +24,31 @@ def stage_dir(run_dir: Path, planned: PlannedStage) -> Path:
     return Path(run_dir) / "stages" / f"{planned.name}-{planned.config_hash}"
 
 
+def state_address(root: Address, planned: PlannedStage) -> Address:
+    """Checkpoints of a stage live under state/, written in place by the training workers."""
+    return join(root, "state", f"{planned.name}-{planned.config_hash}")
+
+
 def _check_outputs(name: str, outputs: dict[str, str], gives: tuple[str, ...] = ()) -> None:
     """A stage returns every output it declares, each an existing file or folder (a finished
     stage is recognised by their existence)."""
     undeclared = [role for role in gives if role not in outputs]
     if undeclared:
         raise RuntimeError(f"stage {name}: declares output {undeclared[0]!r} but did not return it")
-    missing = [k for k, v in outputs.items() if not Path(v).exists()]
+    missing = [k for k, v in outputs.items() if not exists(v if "://" in v else Path(v))]
     if missing:
         raise RuntimeError(f"stage {name}: output {missing[0]!r} = {outputs[missing[0]]!r} is "
                            f"not an existing file or folder, so the stage could never be skipped")
 
 
-def _run_one(planned: PlannedStage, manifest: Manifest, run_dir: Path, tracker: Tracker,
+def _inputs(manifest: Manifest, planned: PlannedStage, copy: WorkingCopy) -> dict:
+    """The records of the needed stages, their outputs where this driver reads them."""
+    return {n: replace(manifest.stages[n], outputs={k: str(copy.local_of(v)) for k, v in
+                                                    manifest.stages[n].outputs.items()})
+            for n in planned.needs}
+
+
+def _run_one(planned: PlannedStage, manifest: Manifest, copy: WorkingCopy, tracker: Tracker,
              tags: dict[str, str], progress: bool, forced: bool) -> StageRecord:
     """Run a stage in a fresh folder under its own MLflow run, then record it in the manifest.
 
@@ -42,44 +56,48 @@ def _run_one(planned: PlannedStage, manifest: Manifest, run_dir: Path, tracker: 
     --force means start over, so it is cleared too.
     """
     manifest.forget(planned.name)
-    out_dir = stage_dir(run_dir, planned)
-    state_dir = Path(run_dir) / "state" / f"{planned.name}-{planned.config_hash}"
-    if out_dir.exists():  # leftovers of a crashed or forced attempt
+    copy.push()  # the run directory no longer calls this stage finished
+    out_dir = stage_dir(copy.local, planned)
+    state = state_address(copy.root, planned)
+    remove(copy.address_of(out_dir))  # leftovers of a crashed or forced attempt (stores too)
+    if out_dir.exists():
         shutil.rmtree(out_dir)
-    if forced and state_dir.exists():
-        shutil.rmtree(state_dir)
+    if forced:
+        remove(state)
     out_dir.mkdir(parents=True)
-    inputs = {n: manifest.stages[n] for n in planned.needs}
     params = flatten(hashable(planned.config))
     stage_tags = {**tags, "stage": planned.name, "kind": planned.stage.kind,
                   "config_hash": planned.config_hash}
     started = time.perf_counter()
     with tracker.stage_run(planned.name, params, stage_tags) as run_id:
-        context = StageContext(planned.name, out_dir, inputs, planned.config_hash, run_id,
-                               progress, state_dir, tracker)
+        context = StageContext(planned.name, out_dir, _inputs(manifest, planned, copy),
+                               planned.config_hash, run_id, progress, state, tracker,
+                               store_dir=copy.address_of(out_dir), copy=copy)
         result = planned.stage.run(planned.config, context)
-        _check_outputs(planned.name, result.outputs, planned.stage.gives)
+        outputs = {k: str(copy.address_of(v)) for k, v in result.outputs.items()}
+        copy.push()  # the outputs reach the run directory before they are checked there
+        _check_outputs(planned.name, outputs, planned.stage.gives)
         seconds = time.perf_counter() - started
         tracker.log_metrics({**result.metrics, "stage_seconds": seconds})
-        tracker.set_tags({f"output.{k}": v for k, v in result.outputs.items()})
+        tracker.set_tags({f"output.{k}": v for k, v in outputs.items()})
         for artifact in result.artifacts:
             tracker.log_artifact(artifact)
     record = StageRecord(
         name=planned.name, kind=planned.stage.kind, config_hash=planned.config_hash,
-        outputs=result.outputs, metrics=result.metrics, mlflow_run_id=run_id,
+        outputs=outputs, metrics=result.metrics, mlflow_run_id=run_id,
         finished_at=datetime.now(timezone.utc).isoformat(), seconds=round(seconds, 3),
     )
     manifest.record(record)  # only now, with every output written, is the stage complete
+    copy.push()
     return record
 
 
-def run_pipeline(spec: PipelineSpec, planned: list[PlannedStage], run_dir: Path,
+def run_pipeline(spec: PipelineSpec, planned: list[PlannedStage], copy: WorkingCopy,
                  tracker: Tracker, tags: dict[str, str], force: set[str] | None = None,
                  progress: bool = False, log: Callable[[str], None] = say) -> Manifest:
     """Run every stage not already finished with its current id (plus forced ones and dependents)."""
-    run_dir = Path(run_dir)
     rerun = downstream(spec, force or set())
-    manifest = Manifest.load(run_dir, spec.name)
+    manifest = Manifest.load(copy.local, spec.name)
     with tracker.pipeline_run(spec.name, tags):
         skipped = []
         for stage in planned:
@@ -89,7 +107,7 @@ def run_pipeline(spec: PipelineSpec, planned: list[PlannedStage], run_dir: Path,
                 skipped.append(stage.name)
                 continue
             log(f"[{stage.name}] running {stage.stage.kind} ({stage.config_hash})")
-            record = _run_one(stage, manifest, run_dir, tracker, tags, progress,
+            record = _run_one(stage, manifest, copy, tracker, tags, progress,
                               forced=stage.name in rerun)
             log(f"[{stage.name}] done in {record.seconds:.1f}s: "
                 + ", ".join(f"{k}={v:g}" for k, v in list(record.metrics.items())[:6]))

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from latentsci.pipeline.stage import StageRecord
+from latentsci.storage.location import address, exists
 
 FILENAME = "manifest.json"
 
@@ -35,7 +36,7 @@ class Manifest:
         record = self.stages.get(name)
         if record is None or record.config_hash != config_hash:
             return None
-        if not all(Path(p).exists() for p in record.outputs.values()):
+        if not all(exists(address(p)) for p in record.outputs.values()):
             return None
         return record
 

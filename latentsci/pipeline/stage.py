@@ -107,6 +107,20 @@ class StageContext:
     progress: bool = False
     state_dir: Path | None = None  # survives a crashed attempt (checkpoints to resume from)
     tracker: Any = None  # the driver's Tracker: stages run in the driver, so they may log
+    store_dir: Path | str | None = None  # out_dir in the run directory (a URL on object storage)
+    copy: Any = None  # the run directory's WorkingCopy (None: the run directory is local)
+
+    def shared(self, path: str | Path) -> str:
+        """How Ray tasks on any node reach a file of the run directory the driver reads
+        locally (a model folder, say): on object storage its URL, else the path itself."""
+        return str(self.copy.address_of(path) if self.copy is not None else path)
+
+    def store_address(self, name: str) -> Path | str:
+        """Where this stage's store `name` goes: in the run directory itself, written in place
+        by the workers (on object storage, a URL; a local run, a folder in out_dir)."""
+        from latentsci.storage.location import join
+
+        return join(self.store_dir if self.store_dir is not None else self.out_dir, name)
 
     def provenance(self) -> dict[str, str]:
         """What a stage stamps on the stores it writes, to trace them back to this run."""

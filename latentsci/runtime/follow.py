@@ -12,7 +12,8 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
+
+from latentsci.storage.location import Address, filesystem
 
 
 class EpochFeed:
@@ -33,24 +34,31 @@ class EpochFeed:
                     self.last = int(row["epoch"])
 
 
-def checkpoint_folders(run_folder: Path) -> list[Path]:
-    """A run's checkpoint folders, oldest first (Ray names them by time; its
-    checkpoint_manager_snapshot.json beside them is no checkpoint)."""
-    return sorted(p for p in Path(run_folder).glob("checkpoint_*") if p.is_dir())
+def checkpoint_folders(run_folder: Address) -> list[str]:
+    """A run's checkpoint folders (paths in their filesystem), oldest first (Ray names them by
+    time; its checkpoint_manager_snapshot.json beside them is no checkpoint)."""
+    fs, path = filesystem(run_folder)
+    fs.invalidate_cache(path)
+    try:
+        found = fs.glob(f"{path.rstrip('/')}/checkpoint_*", detail=True)
+    except (OSError, ValueError):
+        return []
+    return sorted(p for p, info in found.items() if info.get("type") == "directory")
 
 
-def newest_history(run_folder: Path) -> list[dict]:
+def newest_history(run_folder: Address) -> list[dict]:
     """The history in the newest readable checkpoint of a run ([] while there is none); a
     checkpoint still being copied or already pruned is skipped."""
+    fs, _ = filesystem(run_folder)
     for folder in reversed(checkpoint_folders(run_folder)):
         try:
-            return json.loads((folder / "meta.json").read_text())["history"]
+            return json.loads(fs.cat_file(f"{folder}/meta.json"))["history"]
         except (OSError, ValueError, KeyError):
             continue
     return []
 
 
-def _offer_newest(run_folder: Path, feed: EpochFeed) -> bool:
+def _offer_newest(run_folder: Address, feed: EpochFeed) -> bool:
     """Offer the newest history; False (with a warning) if handing it on failed."""
     try:
         feed.offer(newest_history(run_folder))
@@ -61,7 +69,7 @@ def _offer_newest(run_folder: Path, feed: EpochFeed) -> bool:
 
 
 @contextmanager
-def following(run_folder: Path, feed: EpochFeed, every_s: float = 5.0) -> Iterator[None]:
+def following(run_folder: Address, feed: EpochFeed, every_s: float = 5.0) -> Iterator[None]:
     """While the block runs, offer the newest checkpoint's history to `feed` every `every_s`,
     and once more when it ends (so a crashed run still logs the epochs it finished)."""
     stop = threading.Event()

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from latentsci.storage.location import Address, for_ray_train, join
 
 TRAINING_EXECUTION_FIELDS = frozenset({
     "num_workers", "use_gpu", "cpus_per_worker", "mixed_precision", "max_failures",
@@ -22,7 +23,7 @@ TRAINING_EXECUTION_FIELDS = frozenset({
 change them and still resume (`num_workers` does change the global batch, batch_size x workers)."""
 
 
-def fit(loop: Callable[[dict], object], config: dict, name: str, storage_path: Path,
+def fit(loop: Callable[[dict], object], config: dict, name: str, storage_path: Address,
         num_workers: int = 1, use_gpu: bool = False, resources_per_worker: dict | None = None,
         max_failures: int = 1, num_to_keep: int = 2):
     """Run `loop(config)` on `num_workers` Ray Train workers; returns Ray's Result."""
@@ -31,17 +32,18 @@ def fit(loop: Callable[[dict], object], config: dict, name: str, storage_path: P
 
     # The controller polls workers every 2 s by default: a second of idle per report on small runs.
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
+    path, filesystem = for_ray_train(storage_path)  # a local folder, or a URL via fsspec
     trainer = TorchTrainer(
         loop, train_loop_config=config,
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                      resources_per_worker=resources_per_worker),
-        run_config=RunConfig(name=name, storage_path=str(Path(storage_path).resolve()),
+        run_config=RunConfig(name=name, storage_path=path, storage_filesystem=filesystem,
                              checkpoint_config=CheckpointConfig(num_to_keep=num_to_keep),
                              failure_config=FailureConfig(max_failures=max_failures)))
     return trainer.fit()
 
 
-def fit_and_export(loop: Callable[[dict], object], config: dict, name: str, storage_path: Path,
+def fit_and_export(loop: Callable[[dict], object], config: dict, name: str, storage_path: Address,
                    model_dir: Path, *, num_workers: int, use_gpu: bool, cpus_per_worker: float,
                    max_failures: int,
                    fatal: type[BaseException] | tuple[type[BaseException], ...],
@@ -64,14 +66,14 @@ def fit_and_export(loop: Callable[[dict], object], config: dict, name: str, stor
         require_gpus(f"training {name!r} (use_gpu = true, {num_workers} workers)", num_workers,
                      per_unit=1)
     try:
-        with following(Path(storage_path) / name, feed):
+        with following(join(storage_path, name), feed):
             result = fit(loop, config, name=name, storage_path=storage_path,
                          num_workers=num_workers, use_gpu=use_gpu,
                          resources_per_worker={"CPU": cpus_per_worker}, max_failures=max_failures)
     except Exception as exc:
         bad = [e for e in worker_failures(exc).values() if isinstance(e, fatal)]
         if bad:
-            run = Path(storage_path) / name
+            run = join(storage_path, name)
             kept = (f"the last good checkpoint is kept under {run}"
                     if checkpoint_folders(run) else "no checkpoint was written before it")
             raise error(f"training stopped: {bad[0]}; {kept}") from None

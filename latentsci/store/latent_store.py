@@ -31,6 +31,7 @@ from latentsci.store.layout import (
     default_rows_per_shard,
 )
 from latentsci.store.predicate import Predicate
+from latentsci.storage.location import Address, as_address, exists
 
 
 def _default_chunk(shard: int) -> int:
@@ -43,7 +44,7 @@ FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 
 
 @contextmanager
-def out_of_space_is_one_line(path: Path, what: str) -> Iterator[None]:
+def out_of_space_is_one_line(path: Address, what: str) -> Iterator[None]:
     """A full disk (or quota) while writing a store becomes one line naming the store and what
     was being written; the store keeps `complete` false, so readers go on refusing it."""
     try:
@@ -59,7 +60,7 @@ def out_of_space_is_one_line(path: Path, what: str) -> Iterator[None]:
 class LatentStore:
     """Open latent store; see `create` and `open`."""
 
-    def __init__(self, group: zarr.Group, path: Path):
+    def __init__(self, group: zarr.Group, path: Address):
         self.group = group
         self.path = path
 
@@ -90,8 +91,8 @@ class LatentStore:
         chunk = min(rows_per_chunk or _default_chunk(shard), shard)
         if shard % chunk:
             raise StoreError(f"rows_per_shard {shard} is not a multiple of rows_per_chunk {chunk}")
-        path = Path(path)
-        if path.exists():
+        path = as_address(path)
+        if exists(path):
             raise StoreError(f"{path}: already exists (choose another path or delete it)")
         with out_of_space_is_one_line(path, "creating it"):
             group = cls._create_arrays(path, n_rows, dim, properties, ids_dtype, with_std,
@@ -105,7 +106,7 @@ class LatentStore:
         return cls(group, path)
 
     @staticmethod
-    def _create_arrays(path: Path, n_rows: int, dim: int, properties: dict[str, str],
+    def _create_arrays(path: Address, n_rows: int, dim: int, properties: dict[str, str],
                        ids_dtype: str, with_std: bool, shard: int, chunk: int) -> zarr.Group:
         """The group and its empty, pre-sized arrays (`create` checked the arguments)."""
         group = zarr.open_group(str(path), mode="w-")
@@ -195,7 +196,7 @@ class LatentStore:
     def open(cls, path: str | Path, allow_incomplete: bool = False,
              writable: bool = False) -> LatentStore:
         """Open a store (read-only unless a writer asks); incomplete ones need allow_incomplete."""
-        path = Path(path)
+        path = as_address(path)
         try:
             group = zarr.open_group(str(path), mode="r+" if writable else "r")
         except (FileNotFoundError, zarr.errors.GroupNotFoundError):

@@ -23,10 +23,13 @@ from latentsci.fields.data.base import (  # noqa: F401  FieldDataError, FieldSou
     _names,
 )
 from latentsci.fields.data.well import open_well
+from latentsci.storage.location import is_url
 
 
 def open_fields(path: str | Path) -> FieldSource:
     """Open a Zarr store/array in our layout or a Well-style HDF5 file, checking shape and dtype."""
+    if is_url(str(path)):  # a store on object storage, read in place
+        return _open_zarr(str(path))
     path = Path(path)
     if not path.exists():
         raise FieldDataError(f"{path}: no such file or directory")
@@ -52,7 +55,7 @@ class _ZarrFields:
         return (node[self.array] if self.array else node).oindex[rows, steps]
 
 
-def _open_zarr(path: Path) -> FieldSource:
+def _open_zarr(path: Path | str) -> FieldSource:
     """A Zarr group holding "fields" (plus time, valid, parameters), or a bare 5-D array."""
     try:
         node = zarr.open(str(path), mode="r")

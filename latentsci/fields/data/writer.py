@@ -22,6 +22,7 @@ import numpy as np
 import zarr
 
 from latentsci.errors import StoreError
+from latentsci.storage.location import as_address, exists
 
 LAYOUT = ["trajectory", "time", "channel", "x", "y"]
 
@@ -30,8 +31,8 @@ def create_field_store(path: str | Path, n_trajectories: int, times: np.ndarray,
                        channels: list[str], grid: tuple[int, int], parameters: list[str],
                        trajectories_per_block: int, attrs: dict | None = None) -> zarr.Group:
     """Pre-size every array of a new field store (the coordinator calls this once)."""
-    path = Path(path)
-    if path.exists():
+    path = as_address(path)  # a folder, or an object-store URL written in place
+    if exists(path):
         raise StoreError(f"{path}: already exists (choose another path or delete it)")
     block = max(1, min(trajectories_per_block, n_trajectories))
     frame = (len(times), len(channels), *grid)

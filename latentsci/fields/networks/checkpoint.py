@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from torch import nn
 
 from latentsci.errors import LatentsciError
-from latentsci.model_files import read_model_meta
+from latentsci.model_files import model_folder, read_model_meta
 from latentsci.fields.networks.autoencoder import (FieldAutoencoder, FieldAutoencoderConfig,
                                           build_field_autoencoder)
 
@@ -104,7 +104,7 @@ def _build(folder: Path, meta: dict, builders: dict[str, Builder]) -> nn.Module:
 def load_field_model(folder: Path, builders: dict[str, Builder],
                      map_location: str = "cpu") -> tuple[nn.Module, dict]:
     """Rebuild a field model by its kind from `builders`, load its weights; return it with meta."""
-    folder = Path(folder)
+    folder = model_folder(folder)
     meta = read_field_meta(folder)
     model = _build(folder, meta, builders)
     try:

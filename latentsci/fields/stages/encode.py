@@ -19,7 +19,7 @@ class FieldEncodeConfig(StageConfig):
 def encode(config: FieldEncodeConfig, ctx: StageContext) -> StageResult:
     """Every frame's latent into a latent store with trajectory, time and parameter columns."""
     fields, model_dir = ctx.output("fields"), ctx.output("codec")
-    store = encode_fields(fields, model_dir, ctx.out_dir / "latents.zarr",
+    store = encode_fields(fields, ctx.shared(model_dir), ctx.store_address("latents.zarr"),
                           test_from(ctx), config.per_task,
                           ctx.provenance(), ctx.progress)
     return StageResult(outputs={"store": str(store.path)},

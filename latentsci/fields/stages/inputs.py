@@ -39,7 +39,7 @@ def simulate(config: SimulateConfig, ctx: StageContext) -> StageResult:
     if config.test_trajectories >= config.trajectories:
         raise InputDataError(f"stage {ctx.name}: test_trajectories must leave some to train on")
     solver = getattr(config, config.generator)
-    path = ctx.out_dir / "fields.zarr"
+    path = ctx.store_address("fields.zarr")
     rejects = simulate_to_zarr(path, config.generator, solver, config.trajectories,
                                config.per_task, config.seed,
                                {"test_from": config.trajectories - config.test_trajectories,

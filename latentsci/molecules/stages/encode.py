@@ -21,9 +21,9 @@ def encode(config: EncodeConfig, ctx: StageContext) -> StageResult:
     from latentsci.store import LatentStore
 
     table = molecules(ctx)
-    store_path = ctx.out_dir / "latents.zarr"
+    store_path = ctx.store_address("latents.zarr")
     trained = ctx.givers("codec")[0]
-    report = encode_table(table, ctx.output("codec"), store_path, STORE_PROPERTIES,
+    report = encode_table(table, ctx.shared(ctx.output("codec")), store_path, STORE_PROPERTIES,
                           {"model_version": trained.config_hash,
                            "model_mlflow_run_id": trained.mlflow_run_id, **ctx.provenance()},
                           config.rows_per_shard, ctx.progress)

@@ -22,7 +22,7 @@ class FingerprintConfig(StageConfig):
 def fingerprints(config: FingerprintConfig, ctx: StageContext) -> StageResult:
     """Embed every molecule of the needed ingest stages as Morgan counts into one latent store."""
     table = molecules(ctx)
-    store_path = ctx.out_dir / "fingerprints.zarr"
+    store_path = ctx.store_address("fingerprints.zarr")
     properties = STORE_PROPERTIES
     store = LatentStore.create(store_path, len(table), config.n_bits, properties,
                                rows_per_shard=config.rows_per_shard,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from latentsci.errors import LatentsciError
-from latentsci.model_files import read_model_meta
+from latentsci.model_files import model_folder, read_model_meta
 from latentsci.molecules.vae.factory import MoleculeVAEConfig
 from latentsci.molecules.vae.selfies_vocab import SelfiesVocabulary
 
@@ -61,6 +61,7 @@ def upgrade_property_head(state: dict, model: nn.Module) -> dict:
 def read_checkpoint(folder: Path, map_location: str = "cpu"
                     ) -> tuple[MoleculeVAEConfig, SelfiesVocabulary, dict, dict]:
     """Config, vocabulary, weights (torch.load with weights_only=True) and metadata of a folder."""
+    folder = model_folder(folder)
     meta = read_meta(folder)
     try:
         state = torch.load(Path(folder) / "model.pt", map_location=map_location, weights_only=True)

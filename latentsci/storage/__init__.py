@@ -1,0 +1,1 @@
+"""Where runs, stores and checkpoints live: local folders or object storage through fsspec."""

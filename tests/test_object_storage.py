@@ -1,0 +1,172 @@
+"""Run directories, stores and checkpoints on object storage: an S3 API on loopback (moto's
+server, standing in for a real bucket), reached through fsspec on the same code path as a
+local folder."""
+
+import json
+import os
+import socket
+import subprocess
+import textwrap
+import time
+
+import fsspec
+import pandas as pd
+import pytest
+
+from latentsci.errors import RunLockError
+from latentsci.pipeline.object_lock import ObjectRunLock
+from latentsci.pipeline.run_lock import STALE_AFTER_S
+from latentsci.store import LatentStore
+
+from conftest import ROOT, SMILES, cli_env, latentsci_cmd
+
+TRAIN_AND_ENCODE = """
+    [stages.train]
+    kind = "train"
+    needs = ["ingest"]
+    epochs = 1
+    batch_size = 4
+    checkpoint_every_steps = 2
+    max_len = 40
+    validation_molecules = 4
+
+    [stages.train.model]
+    latent_dim = 8
+    encoder_hidden = 16
+    encoder_layers = 1
+    decoder_embed = 8
+    decoder_hidden = 32
+    decoder_layers = 1
+
+    [stages.encode]
+    kind = "encode"
+    needs = ["ingest", "train"]
+    rows_per_shard = 8
+"""
+
+
+def _pipeline(folder, source, train: bool):
+    """ingest + fingerprints, and with `train` a one-epoch VAE and its encode stage."""
+    text = f"""
+        [pipeline]
+        name = "on_s3"
+        workflow = "molecules"
+
+        [stages.ingest]
+        kind = "ingest"
+        source = "{source}"
+        split = {{ method = "random", fractions = {{ train = 0.6, valid = 0.2, test = 0.2 }} }}
+
+        [stages.fingerprints]
+        kind = "fingerprints"
+        needs = ["ingest"]
+        n_bits = 32
+        rows_per_shard = 8
+    """
+    path = folder / ("full.toml" if train else "short.toml")
+    path.write_text(textwrap.dedent(text) + (textwrap.dedent(TRAIN_AND_ENCODE) if train else ""))
+    return path
+
+
+def _run(pipeline, run_dir, ray_cluster, cache, tracking):
+    """The driver through the CLI, its working copies under `cache`."""
+    env = dict(cli_env(), LATENTSCI_CACHE=str(cache))
+    result = subprocess.run(latentsci_cmd("run", str(pipeline), "--run-dir", str(run_dir),
+                                          "--address", ray_cluster.address,
+                                          "--tracking-uri", tracking),
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def _manifest(fs, run_url):
+    """The run directory's manifest, read from the bucket."""
+    return json.loads(fs.cat_file(f"{run_url}/manifest.json"))["stages"]
+
+
+@pytest.mark.slow
+def test_a_pipeline_on_s3_matches_a_local_run_and_resumes_from_a_fresh_machine(
+        ray_cluster, s3_bucket, tmp_path):
+    source = tmp_path / "mols.smi"
+    source.write_text("\n".join(SMILES) + "\n")
+    run_url = f"{s3_bucket}/runs/on_s3"
+    tracking = f"sqlite:///{tmp_path}/mlflow.db"
+    out = _run(_pipeline(tmp_path, source, train=True), run_url, ray_cluster,
+               tmp_path / "cache_a", tracking)
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    stages = _manifest(fs, run_url)
+    assert list(stages) == ["ingest", "fingerprints", "train", "encode"]
+    assert "run directory: " + run_url in out
+    # stores were written in place by the Ray tasks; checkpoints by the Ray Train workers
+    for name in ("fingerprints", "encode"):
+        assert stages[name]["outputs"]["store"].startswith(run_url + "/stages/")
+    assert fs.glob(f"{run_url}/state/train-*/train/checkpoint_*")
+    assert fs.exists(f"{run_url}/driver.log")
+    assert not fs.exists(f"{run_url}/run.lock")  # released
+    # the same stages on a local folder give the same rows
+    local = tmp_path / "local"
+    _run(_pipeline(tmp_path, source, train=False), local, ray_cluster, tmp_path / "cache_b",
+         f"sqlite:///{tmp_path}/mlflow_local.db")
+    local_stages = json.loads((local / "manifest.json").read_text())["stages"]
+    on_s3 = LatentStore.open(stages["fingerprints"]["outputs"]["store"])
+    here = LatentStore.open(local_stages["fingerprints"]["outputs"]["store"])
+    assert list(on_s3.ids) == list(here.ids)
+    assert (on_s3.group["z"][:] == here.group["z"][:]).all()
+    molecules = pd.read_parquet(stages["ingest"]["outputs"]["molecules"])
+    pd.testing.assert_frame_equal(molecules, pd.read_parquet(
+        local_stages["ingest"]["outputs"]["molecules"]))
+    encoded = LatentStore.open(stages["encode"]["outputs"]["store"])  # complete, or it refuses
+    assert encoded.n_rows == len(molecules) and list(encoded.ids) == list(molecules["id"])
+    # any xarray user, and `latentsci query`, open the store by its URL
+    import xarray as xr
+
+    url = stages["fingerprints"]["outputs"]["store"]
+    assert xr.open_zarr(url, consolidated=False)["z"].shape == (here.n_rows, 32)
+    query = subprocess.run(latentsci_cmd("query", url, "--limit", "3"), cwd=ROOT, env=cli_env(),
+                           capture_output=True, text=True, timeout=120)
+    assert query.returncode == 0 and here.ids[0] in query.stdout, query.stderr[-2000:]
+    # a driver on a fresh machine (an empty cache) finds every stage finished
+    again = _run(_pipeline(tmp_path, source, train=True), run_url, ray_cluster,
+                 tmp_path / "cache_c", tracking)
+    assert again.count("unchanged") == 4, again
+
+
+def test_object_lock_refuses_a_live_run_and_takes_over_a_stale_one(s3_bucket):
+    root = f"{s3_bucket}/runs/locked"
+    with ObjectRunLock(root) as first:
+        with pytest.raises(RunLockError, match=f"pid {os.getpid()}"):
+            ObjectRunLock(root).acquire()
+        assert first.took_over is None
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    assert not fs.exists(f"{root}/run.lock")
+    # a lock left by a run on another host whose heartbeat stopped long ago
+    stale = {"pid": 4242, "host": "gone-node", "started": "2026-01-01T00:00:00+00:00",
+             "command": "latentsci run x", "process_start": None,
+             "beat": time.time() - STALE_AFTER_S - 5}
+    fs.pipe_file(f"{root}/run.lock", json.dumps(stale).encode())
+    with ObjectRunLock(root) as lock:
+        assert lock.took_over is not None and lock.took_over.host == "gone-node"
+    # ... and one whose heartbeat is fresh is refused, naming its holder
+    fresh = dict(stale, beat=time.time(), host="busy-node")
+    fs.pipe_file(f"{root}/run.lock", json.dumps(fresh).encode())
+    with pytest.raises(RunLockError, match="busy-node"):
+        ObjectRunLock(root).acquire()
+    # a dead process on this host is detected at once, whatever its heartbeat
+    dead = dict(fresh, host=socket.gethostname(), pid=2 ** 22 + 17)
+    fs.pipe_file(f"{root}/run.lock", json.dumps(dead).encode())
+    with ObjectRunLock(root) as lock:
+        assert lock.took_over.pid == dead["pid"]
+
+
+def test_an_unreachable_bucket_is_one_line_before_any_work(ray_cluster, s3_server, tmp_path,
+                                                           smiles_file):
+    from conftest import write_pipeline
+
+    pipeline = write_pipeline(tmp_path, smiles_file)
+    result = subprocess.run(latentsci_cmd("run", str(pipeline), "--run-dir",
+                                          "s3://no-such-bucket-here/runs/x"),
+                            cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no-such-bucket-here" in lines[0], result.stderr
+    assert "Ray:" not in result.stdout  # nothing started
