@@ -17,7 +17,7 @@ import shutil
 import tomllib
 from pathlib import Path
 
-from latentsci.molecules.vae.aggregate import LatentGaussian
+from latentsci.latent.gaussian import LatentGaussian
 from latentsci.molecules.vae.shipped import LATENT_FILE, MODELS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 
 from latentsci.molecules.metrics.moses import canonical, moses_metrics
-from latentsci.molecules.vae.aggregate import LatentGaussian
+from latentsci.latent.gaussian import LatentGaussian
 from latentsci.molecules.vae.batching import collate, make_example
 from latentsci.molecules.vae import MoleculeVAEConfig, build_molecule_vae
 from latentsci.molecules.vae.schedules import KLSchedule

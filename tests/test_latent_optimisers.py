@@ -111,7 +111,7 @@ def test_chained_guards_give_the_first_reason():
 
 def test_gaussian_whitens_colours_and_bounds():
     z = np.random.default_rng(1).normal(size=(500, 3)) @ np.diag([1.0, 2.0, 0.5]) + 3.0
-    gaussian = LatentGaussian.fit(z, quantile=0.9)
+    gaussian = LatentGaussian.shrunk(z, quantile=0.9)
     u = gaussian.whiten(z)
     np.testing.assert_allclose(gaussian.colour(u), z, atol=1e-4)
     assert np.mean(np.linalg.norm(u, axis=1) <= gaussian.radius) == pytest.approx(0.9, abs=0.01)
@@ -141,6 +141,31 @@ def test_gp_keeps_the_best_and_the_most_recent():
     kept = gp_rows(y, best=2, most=5)
     assert list(kept) == [0, 1, 7, 8, 9]
     assert list(gp_rows(y, 2, 20)) == list(range(10))
+
+
+def test_bo_fits_hyperparameters_on_a_subset_and_conditions_on_every_point():
+    from latentsci.latent.search.bayesian import conditioned_gp, fit_gp, hyperparameters
+
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 4))
+    y = np.exp(-4 * ((x - 0.7) ** 2).sum(axis=1)) + 0.01 * rng.normal(size=60)
+    config = BOConfig(fit_points=30, fit_iterations=30)
+    sub = gp_rows(y, 10, config.fit_points)
+    fitted = hyperparameters(fit_gp(x[sub], y[sub], config, None))
+    gp = conditioned_gp(x, y, config, fitted)
+    assert gp.train_inputs[0].shape == (60, 4)  # every point in the posterior ...
+    for key, value in hyperparameters(gp).items():  # ... under the subset's hyperparameters
+        assert np.allclose(value.numpy(), fitted[key].numpy()), key
+    # the posterior mean follows all 60 points: closer to them than one on the 30 alone
+    import torch
+
+    with torch.no_grad():
+        full = gp.posterior(torch.tensor(x)).mean.numpy().ravel()
+    assert np.sqrt(np.mean((full - y) ** 2)) < 0.05
+    # inside a search: hyperparameters from 30 of up to 80 points still find the peak
+    best, _ = run("bo", budget=80, options={"initial": 20, "batch": 10, "raw_samples": 64,
+                                            "mc_samples": 64, "fit_points": 30})
+    assert best > 0.65
 
 
 def test_unknown_options_and_methods_are_one_line():

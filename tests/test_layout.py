@@ -99,7 +99,7 @@ def test_readme_imports_keep_working():
     from latentsci.store import LatentStore
 
     assert MoleculeVAE.__module__ == "latentsci.molecules.vae.model"
-    assert LatentGaussian.__module__ == "latentsci.molecules.vae.aggregate"
+    assert LatentGaussian.__module__ == "latentsci.latent.gaussian"
     assert moses_metrics.__module__ == "latentsci.molecules.metrics.moses"
     assert open_fields.__module__ == "latentsci.fields.data.sources"
     assert LatentStore.__module__.startswith("latentsci.store")

@@ -8,7 +8,7 @@ from rdkit import Chem
 from latentsci.molecules.chem import Reject
 from latentsci.errors import InputDataError
 from latentsci.molecules.vae import MoleculeVAEConfig, build_molecule_vae
-from latentsci.molecules.vae.aggregate import LatentGaussian
+from latentsci.latent.gaussian import LatentGaussian
 from latentsci.molecules.vae.batching import collate, make_example
 from latentsci.molecules.vae.featurize import ATOM_DIM, BOND_DIM, mol_to_graph
 from latentsci.molecules.vae.prior import StandardNormalPrior
@@ -203,7 +203,7 @@ def test_latent_gaussian_matches_the_encoded_cloud_and_samples_reproducibly():
     assert np.allclose(np.cov(draws, rowvar=False), mix @ mix.T, atol=0.03)
     again = fitted.sample(5, torch.Generator().manual_seed(1))
     assert torch.equal(again, fitted.sample(5, torch.Generator().manual_seed(1)))
-    with pytest.raises(InputDataError, match="needs more than 3 encoded molecules, got 3"):
+    with pytest.raises(InputDataError, match="needs more than 3 encoded items, got 3"):
         LatentGaussian.fit(z[:3])
 
 

@@ -9,7 +9,7 @@ import torch
 from rdkit import Chem
 
 from latentsci.molecules.vae import MoleculeVAE
-from latentsci.molecules.vae.aggregate import LatentGaussian
+from latentsci.latent.gaussian import LatentGaussian
 from latentsci.molecules.vae.shipped import LATENT_FILE, shipped_model_dir
 
 from conftest import ROOT, cli_env, latentsci_cmd

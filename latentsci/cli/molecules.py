@@ -38,7 +38,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     """Sample molecules from a trained molecule VAE (prior or fitted latent Gaussian) to a file."""
     from latentsci.molecules.tasks import sample_molecules
-    from latentsci.molecules.vae.aggregate import LatentGaussian
+    from latentsci.latent.gaussian import LatentGaussian
     from latentsci.molecules.vae.shipped import fitted_latent_file
     from latentsci.runtime import show_progress
 

@@ -22,7 +22,7 @@ from latentsci.store import LatentStore
 from latentsci.molecules.vae.steps import reconstruction_accuracy
 
 if TYPE_CHECKING:
-    from latentsci.molecules.vae.aggregate import LatentGaussian
+    from latentsci.latent.gaussian import LatentGaussian
 
 
 def embed_block(block: tuple[int, int], store_path: str, rows: pd.DataFrame,

@@ -13,7 +13,8 @@ from latentsci.latent.codec import Codec
 from latentsci.latent.search.bayesian import BOConfig, LatentBO
 from latentsci.latent.search.gradient import GradientAscent, GradientConfig
 from latentsci.latent.search.latent_random import LatentDraws, LatentRandom
-from latentsci.latent.search.latent_space import Guard, LatentGaussian, LatentSpace
+from latentsci.latent.gaussian import LatentGaussian
+from latentsci.latent.search.latent_space import Guard, LatentSpace
 from latentsci.latent.search.objective import OracleError
 
 LATENT_METHODS: dict[str, tuple[type, type]] = {
@@ -76,7 +77,7 @@ def fitted_gaussian(codec: Codec, items: Sequence,
     z = codec.encode(picked).z
     z = z[np.isfinite(z).all(axis=1)]
     if gaussian is None:
-        return LatentGaussian.fit(z)
+        return LatentGaussian.shrunk(z)
     return LatentGaussian.with_radius(gaussian[0], gaussian[1], z)
 
 

@@ -12,67 +12,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from latentsci.latent.codec import Codec
+from latentsci.latent.gaussian import LatentGaussian
 
 Guard = Callable[[list[str]], list[str | None]]  # items -> None (keep) or why each is rejected
-
-
-@dataclass(frozen=True)
-class LatentGaussian:
-    """N(mean, L L^T) over flat latent rows, and the whitened radius that bounds a search."""
-
-    mean: np.ndarray
-    scale_tril: np.ndarray
-    radius: float
-
-    @classmethod
-    def fit(cls, z: np.ndarray, quantile: float = 0.99) -> LatentGaussian:
-        """Fitted to encoded items (Ledoit-Wolf shrinkage: a few thousand rows in 64-d)."""
-        from sklearn.covariance import LedoitWolf
-
-        z = np.asarray(z, dtype=np.float64)
-        z = z[np.isfinite(z).all(axis=1)]
-        if len(z) < 2:
-            raise ValueError(f"a latent Gaussian needs 2 or more encoded items, got {len(z)}")
-        covariance = LedoitWolf().fit(z).covariance_
-        scale = np.linalg.cholesky(covariance + 1e-9 * np.eye(z.shape[1]))
-        return cls.with_radius(z.mean(axis=0), scale, z, quantile)
-
-    @classmethod
-    def with_radius(cls, mean: np.ndarray, scale_tril: np.ndarray, z: np.ndarray | None,
-                    quantile: float = 0.99) -> LatentGaussian:
-        """A given Gaussian, bounded by the quantile of z's whitened norms (sqrt(d)+3 without z)."""
-        base = cls(np.asarray(mean, float), np.asarray(scale_tril, float), float("inf"))
-        if z is None or len(z) == 0:
-            return cls(base.mean, base.scale_tril, float(np.sqrt(len(base.mean)) + 3.0))
-        norms = np.linalg.norm(base.whiten(z), axis=1)
-        return cls(base.mean, base.scale_tril, float(np.quantile(norms, quantile)))
-
-    @property
-    def dim(self) -> int:
-        """Latent size."""
-        return len(self.mean)
-
-    def whiten(self, z: np.ndarray) -> np.ndarray:
-        """u with z = mean + L u."""
-        from scipy.linalg import solve_triangular
-
-        centred = np.asarray(z, float) - self.mean
-        return solve_triangular(self.scale_tril, centred.T, lower=True).T
-
-    def colour(self, u: np.ndarray) -> np.ndarray:
-        """z rows of whitened u rows."""
-        return (self.mean + np.asarray(u, float) @ self.scale_tril.T).astype(np.float32)
-
-    def bound(self, u: np.ndarray) -> np.ndarray:
-        """u rows pulled back inside the norm bound."""
-        norms = np.linalg.norm(u, axis=1, keepdims=True)
-        return u * np.minimum(1.0, self.radius / np.maximum(norms, 1e-12))
 
 
 class LatentSpace:

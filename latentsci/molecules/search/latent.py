@@ -25,7 +25,7 @@ def molecule_codec(model: str | None):
 
 def _saved_gaussian(codec) -> tuple[np.ndarray, np.ndarray] | None:
     """The Gaussian fitted to the model's encoded training molecules, when saved beside it."""
-    from latentsci.molecules.vae.aggregate import LatentGaussian
+    from latentsci.latent.gaussian import LatentGaussian
     from latentsci.molecules.vae.shipped import fitted_latent_file
 
     source = Path(codec.source) if codec.source else None

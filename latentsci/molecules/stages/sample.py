@@ -10,7 +10,7 @@ from latentsci.pipeline.stage import ONE, OPTIONAL
 from latentsci.pipeline.stage import Stage, StageConfig, StageContext, StageResult
 
 if TYPE_CHECKING:
-    from latentsci.molecules.vae.aggregate import LatentGaussian
+    from latentsci.latent.gaussian import LatentGaussian
 
 
 class SampleConfig(StageConfig):
@@ -21,14 +21,14 @@ class SampleConfig(StageConfig):
     seed: int = 0
     per_task: int = Field(default=500, gt=0)
     # where z comes from: "prior" N(0, I), or "aggregate", a Gaussian fitted to the encoded
-    # training molecules of a needed encode stage (no prior holes: latentsci/molecules/vae/aggregate.py)
+    # training molecules of a needed encode stage (no prior holes: latentsci/latent/gaussian.py)
     latent: Literal["prior", "aggregate"] = "prior"
     aggregate_molecules: int = Field(default=20000, gt=0)
 
 
 def _latent_source(config: SampleConfig, ctx: StageContext) -> LatentGaussian | None:
     """The distribution z is drawn from (None: the model's prior)."""
-    from latentsci.molecules.vae.aggregate import LatentGaussian
+    from latentsci.latent.gaussian import LatentGaussian
 
     if config.latent == "prior":
         return None

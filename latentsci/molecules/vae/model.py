@@ -27,7 +27,7 @@ from latentsci.molecules.vae.checkpoint import (
 from latentsci.molecules.vae.factory import MoleculeVAEConfig, build_parts
 
 if TYPE_CHECKING:
-    from latentsci.molecules.vae.aggregate import LatentGaussian
+    from latentsci.latent.gaussian import LatentGaussian
 
 
 @dataclass
