@@ -25,6 +25,10 @@ class RunLockError(LatentsciError):
     """A run directory another live run is using (its lock names that run)."""
 
 
+class StorageError(LatentsciError):
+    """Object storage (a run directory's bucket) that cannot be reached or refused a transfer."""
+
+
 class TrackingError(LatentsciError):
     """An MLflow tracking server that cannot be reached, at the start or in the middle of a run."""
 

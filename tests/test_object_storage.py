@@ -170,3 +170,43 @@ def test_an_unreachable_bucket_is_one_line_before_any_work(ray_cluster, s3_serve
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "no-such-bucket-here" in lines[0], result.stderr
     assert "Ray:" not in result.stdout  # nothing started
+
+
+@pytest.fixture
+def own_s3(s3_server, monkeypatch):
+    """A second S3 server for one test (to be stopped by it); filesystems made while it is the
+    endpoint are forgotten afterwards, so later tests reach the session's server again."""
+    import s3fs
+    from moto.server import ThreadedMotoServer
+
+    from conftest import _free_port
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")  # botocore's retries: seconds, not a minute
+    s3fs.S3FileSystem.clear_instance_cache()
+    try:
+        yield server
+    finally:
+        server.stop()  # a second stop is harmless
+        s3fs.S3FileSystem.clear_instance_cache()
+
+
+def test_a_bucket_lost_mid_run_is_one_line_and_the_files_stay(own_s3, tmp_path):
+    from latentsci.errors import StorageError
+    from latentsci.storage.working_copy import WorkingCopy
+
+    fsspec.filesystem("s3", skip_instance_cache=True).mkdir("lost")
+    copy = WorkingCopy("s3://lost/run", cache=tmp_path / "cache")
+    (copy.local / "manifest.json").write_text("{}")
+    assert copy.push() == 1 and copy.push() == 0  # only what changed moves
+    own_s3.stop()  # the bucket's server goes away mid-run
+    (copy.local / "stages").mkdir()
+    (copy.local / "stages" / "table.csv").write_text("a\n1\n")
+    with pytest.raises(StorageError) as caught:
+        copy.push()
+    message = str(caught.value)
+    assert "s3://lost/run" in message and str(copy.local) in message and "\n" not in message
+    assert (copy.local / "stages" / "table.csv").read_text() == "a\n1\n"

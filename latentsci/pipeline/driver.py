@@ -12,7 +12,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from latentsci.errors import LatentsciError
+from latentsci.errors import LatentsciError, StorageError
 from latentsci.pipeline.engine import run_pipeline
 from latentsci.pipeline.manifest import Manifest
 from latentsci.pipeline.object_lock import run_lock
@@ -115,8 +115,20 @@ def execute(args: argparse.Namespace, registry: dict[str, Stage]) -> int:
                 _announce(lock, pulled, copy)
                 _run_guarded(args, spec, planned, copy)
         finally:
-            copy.push()  # the log and whatever finished, even when the run stopped
+            _upload(copy)  # the log and whatever finished, even when the run stopped
     return 0
+
+
+def _upload(copy: WorkingCopy) -> None:
+    """The working copy's last upload; when the run already failed, a failed upload is said
+    in one line and the run's own error is the one raised."""
+    failing = sys.exc_info()[1] is not None
+    try:
+        copy.push()
+    except StorageError as exc:
+        if not failing:
+            raise
+        print(f"error: {exc}", file=sys.stderr, flush=True)
 
 
 def _announce(lock, pulled: int, copy: WorkingCopy) -> None:

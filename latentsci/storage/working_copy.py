@@ -16,6 +16,7 @@ import json
 import os
 from pathlib import Path, PurePosixPath
 
+from latentsci.errors import StorageError
 from latentsci.storage.location import Address, filesystem, join
 
 INDEX = ".latentsci-sync.json"  # what was last moved, so only changed files move again
@@ -113,6 +114,14 @@ class WorkingCopy:
         returns how many."""
         if not self.mirrored:
             return 0
+        try:
+            return self._pull()
+        except Exception as exc:  # botocore, aiohttp and fsspec each raise their own
+            raise StorageError(f"{self.root}: downloading the run directory failed "
+                               f"({_reason(exc)}); nothing was run") from None
+
+    def _pull(self) -> int:
+        """`pull`, its errors not yet turned into one line."""
         fs, base = filesystem(self.root)
         index, moved = self._index(), 0
         local = self._local_files()
@@ -135,6 +144,15 @@ class WorkingCopy:
         """Upload the local files that changed since they were last moved; returns how many."""
         if not self.mirrored:
             return 0
+        try:
+            return self._push()
+        except Exception as exc:  # botocore, aiohttp and fsspec each raise their own
+            raise StorageError(f"{self.root}: uploading the run's files failed ({_reason(exc)}); "
+                               f"they stay in {self.local}, and a rerun with the bucket back "
+                               "uploads them") from None
+
+    def _push(self) -> int:
+        """`push`, its errors not yet turned into one line."""
         fs, base = filesystem(self.root)
         index, changed = self._index(), []
         for relative, stat in self._local_files().items():
@@ -148,6 +166,12 @@ class WorkingCopy:
                                    "remote": _remote_version(remote.get(relative, {}))}
             self._save_index(index)
         return len(changed)
+
+
+def _reason(exc: Exception) -> str:
+    """An exception's first line, or its type when it has no message."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _local_version(stat: os.stat_result) -> list[int]:
