@@ -56,7 +56,9 @@ def test_bo_search_writes_scored_molecules_and_an_mlflow_run(ray_cluster, librar
 @pytest.mark.slow
 def test_constrained_protocol_reports_each_start(ray_cluster, library, tmp_path):
     starts = tmp_path / "starts.smi"
-    starts.write_text("CC(=O)Nc1ccc(O)cc1\nnot_a_molecule\nCCN(CC)CC\n")
+    # a good start, an unreadable one, one the objective scores but the model cannot encode (tin
+    # is outside its atom vocabulary), and another good one
+    starts.write_text("CC(=O)Nc1ccc(O)cc1\nnot_a_molecule\nCC[Sn](C)(C)C\nCCN(CC)CC\n")
     out = tmp_path / "constrained.csv"
     done = optimize("--objective", "plogp", "--method", "gradient", "--budget", "12",
                     "--start", str(starts), "--similarity", "0.4", "--library", str(library),
@@ -69,7 +71,10 @@ def test_constrained_protocol_reports_each_start(ray_cluster, library, tmp_path)
     assert table.loc[~similar, "improvement"].isna().all()
     per_start = pd.read_csv(tmp_path / "constrained.starts.csv").set_index("start_smiles")
     assert "not a valid SMILES" in per_start.loc["not_a_molecule", "reason"]
-    for start, row in per_start.drop(index="not_a_molecule").iterrows():
+    assert "Sn outside" in per_start.loc["CC[Sn](C)(C)C", "reason"]
+    assert not per_start.loc["CC[Sn](C)(C)C", "success"]
+    assert "CC[Sn](C)(C)C" not in set(table["start_smiles"])  # no call was spent on it
+    for start, row in per_start.drop(index=["not_a_molecule", "CC[Sn](C)(C)C"]).iterrows():
         gains = table.loc[table["start_smiles"] == start, "improvement"]
         assert bool(row["success"]) == bool((gains > 0).any())
     assert "success_rate" in done.stdout
