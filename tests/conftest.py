@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -19,45 +20,53 @@ SMILES = [
 ]
 
 
-def _free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# An S3 API on loopback (moto's server; it stands in for a real bucket), started before anything
+# else so that Ray's workers, started later, inherit its address and dummy keys as a cluster's
+# nodes would have theirs. Working copies and fetched models go to a temporary cache, not ~.
+_S3: dict = {}
+os.environ["LATENTSCI_CACHE"] = tempfile.mkdtemp(prefix="latentsci-cache-")
 
 
-# An S3 API on loopback (moto's server; it stands in for a real bucket). Its address and dummy
-# keys are set before Ray starts, so Ray's workers inherit them as a cluster's nodes would have
-# theirs; the server itself starts only when a test asks for `s3_bucket`.
-S3_ENDPOINT = f"http://127.0.0.1:{_free_port()}"
-os.environ.update(AWS_ENDPOINT_URL=S3_ENDPOINT, AWS_ACCESS_KEY_ID="moto-test-key",
-                  AWS_SECRET_ACCESS_KEY="moto-test-secret", AWS_DEFAULT_REGION="us-east-1")
+def pytest_configure(config):
+    """Start the S3 server on a free port and point AWS_* at it (skipped without moto)."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        return
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    _S3.update(server=server, endpoint=f"http://{host}:{port}")
+    os.environ.update(AWS_ENDPOINT_URL=_S3["endpoint"], AWS_ACCESS_KEY_ID="moto-test-key",
+                      AWS_SECRET_ACCESS_KEY="moto-test-secret", AWS_DEFAULT_REGION="us-east-1")
+
+
+def pytest_unconfigure(config):
+    """Stop the S3 server."""
+    if "server" in _S3:
+        _S3["server"].stop()
 
 
 @pytest.fixture(scope="session")
-def s3_server():
-    """moto's S3 server on the loopback port chosen above, for the whole session."""
-    import logging
-
-    server_module = pytest.importorskip("moto.server", reason="pip install -e '.[test]' (moto)")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    port = int(S3_ENDPOINT.rsplit(":", 1)[1])
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield S3_ENDPOINT
-    server.stop()
+def s3_server() -> str:
+    """The session's S3 endpoint (the test is skipped, saying why, without moto)."""
+    if "endpoint" not in _S3:
+        pytest.skip("moto is not installed: pip install -e '.[test]'")
+    return _S3["endpoint"]
 
 
 @pytest.fixture
-def s3_bucket(s3_server, request) -> str:
+def s3_bucket(s3_server) -> str:
     """A fresh bucket for one test: its s3:// URL."""
+    import uuid
+
     import fsspec
 
-    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
-    fs = fsspec.filesystem("s3", skip_instance_cache=True)
-    fs.mkdir(name)
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    fsspec.filesystem("s3", skip_instance_cache=True).mkdir(name)
     return f"s3://{name}"
 
 

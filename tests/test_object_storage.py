@@ -6,8 +6,10 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import textwrap
 import time
+from pathlib import Path
 
 import fsspec
 import pandas as pd
@@ -179,12 +181,10 @@ def own_s3(s3_server, monkeypatch):
     import s3fs
     from moto.server import ThreadedMotoServer
 
-    from conftest import _free_port
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    host, port = server.get_host_and_port()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")  # botocore's retries: seconds, not a minute
     s3fs.S3FileSystem.clear_instance_cache()
     try:
@@ -210,3 +210,97 @@ def test_a_bucket_lost_mid_run_is_one_line_and_the_files_stay(own_s3, tmp_path):
     message = str(caught.value)
     assert "s3://lost/run" in message and str(copy.local) in message and "\n" not in message
     assert (copy.local / "stages" / "table.csv").read_text() == "a\n1\n"
+
+
+def test_processes_fetching_one_model_at_once_each_get_a_whole_copy(s3_bucket, tmp_path,
+                                                                    monkeypatch):
+    """Ray workers on one node load the same model folder from the bucket at the same moment."""
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    model = f"{s3_bucket}/stages/train-1/model"
+    blob = os.urandom(2_000_000)
+    fs.pipe({f"{model}/model.pt": blob, f"{model}/meta.json": b'{"format": "x"}'})
+    script = ("import sys; from latentsci.storage.fetch import fetched; "
+              "p = fetched(sys.argv[1]); "
+              "print(p, (p / 'model.pt').stat().st_size, (p / 'meta.json').read_text())")
+    env = dict(cli_env(), LATENTSCI_CACHE=str(tmp_path / "cache"))
+    procs = [subprocess.Popen([sys.executable, "-c", script, model], env=env, cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-800:] for _, err in outs]
+    lines = {out.strip() for out, _ in outs}
+    assert len(lines) == 1  # one copy, whole, the same for all
+    path, size, meta = lines.pop().split(" ", 2)
+    assert int(size) == len(blob) and meta == '{"format": "x"}'
+    assert (Path(path) / "model.pt").read_bytes() == blob
+    leftovers = list((tmp_path / "cache").rglob(".part-*"))
+    assert leftovers == []
+    # a retrained model (same size, new bytes) is fetched anew, beside the old copy
+    from latentsci.storage.fetch import fetched
+
+    retrained = os.urandom(2_000_000)
+    fs.pipe_file(f"{model}/model.pt", retrained)
+    monkeypatch.setenv("LATENTSCI_CACHE", str(tmp_path / "cache"))
+    again = fetched(model)
+    assert again != Path(path) and (again / "model.pt").read_bytes() == retrained
+    assert (Path(path) / "model.pt").read_bytes() == blob  # a reader of the old one is unharmed
+
+
+FIELDS = """
+    [pipeline]
+    name = "fields_on_s3"
+    workflow = "fields"
+
+    [stages.simulate]
+    kind = "simulate"
+    generator = "gray_scott"
+    trajectories = 6
+    test_trajectories = 2
+    per_task = 3
+    gray_scott = { resolution = 16, dx = 0.02, t_final = 400.0, frames = 8, presets = ["spots"] }
+
+    [stages.autoencoder]
+    kind = "train_autoencoder"
+    needs = ["simulate"]
+    epochs = 1
+    batch_size = 16
+    width = 8
+    levels = 2
+    blocks = 1
+    latent_channels = 2
+
+    [stages.encode]
+    kind = "encode"
+    needs = ["simulate", "autoencoder"]
+    per_task = 3
+
+    [stages.interpolate]
+    kind = "interpolate"
+    needs = ["encode"]
+    random = 2
+    steps = 3
+    per_task = 2
+    strips = 1
+"""
+
+
+@pytest.mark.slow
+def test_a_fields_pipeline_on_s3_writes_every_store_and_model_there(ray_cluster, s3_bucket,
+                                                                    tmp_path):
+    """Stores written by tasks (fields, latents), one written by the driver (the interpolated
+    frames), Ray Train reading its initial model from the bucket, and tasks loading the trained
+    one from there."""
+    pipeline = tmp_path / "fields.toml"
+    pipeline.write_text(textwrap.dedent(FIELDS))
+    run_url = f"{s3_bucket}/runs/fields"
+    _run(pipeline, run_url, ray_cluster, tmp_path / "cache", f"sqlite:///{tmp_path}/f.db")
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    stages = _manifest(fs, run_url)
+    assert list(stages) == ["simulate", "autoencoder", "encode", "interpolate"]
+    outputs = {f"{s}.{k}": v for s, r in stages.items() for k, v in r["outputs"].items()}
+    assert all(v.startswith(run_url + "/") for v in outputs.values()), outputs
+    for key in ("simulate.fields", "encode.store", "interpolate.interpolation"):
+        assert fs.exists(outputs[key] + "/zarr.json"), key  # a Zarr group in the bucket
+    assert fs.exists(outputs["autoencoder.codec"] + "/model.pt")
+    assert LatentStore.open(outputs["encode.store"]).n_rows == 6 * 8  # trajectories x frames
+    assert fs.glob(f"{run_url}/state/autoencoder-*/autoencoder/checkpoint_*")

@@ -22,7 +22,7 @@ def loaded_autoencoder(model_dir: str):
     from latentsci.fields.networks.checkpoint import load_field_autoencoder
 
     torch.set_num_threads(1)
-    return load_field_autoencoder(Path(model_dir)).eval()
+    return load_field_autoencoder(model_dir).eval()  # a folder, or its URL
 
 
 def encode_block(block: tuple[int, int], fields_path: str, store_path: str, model_dir: str,

@@ -122,13 +122,14 @@ def execute(args: argparse.Namespace, registry: dict[str, Stage]) -> int:
 def _upload(copy: WorkingCopy) -> None:
     """The working copy's last upload; when the run already failed, a failed upload is said
     in one line and the run's own error is the one raised."""
-    failing = sys.exc_info()[1] is not None
+    failing = sys.exc_info()[1]
     try:
         copy.push()
     except StorageError as exc:
-        if not failing:
+        if failing is None:
             raise
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+        if not isinstance(failing, StorageError):  # else the run's own line already says it
+            print(f"error: {exc}", file=sys.stderr, flush=True)
 
 
 def _announce(lock, pulled: int, copy: WorkingCopy) -> None:

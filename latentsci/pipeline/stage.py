@@ -111,9 +111,14 @@ class StageContext:
     copy: Any = None  # the run directory's WorkingCopy (None: the run directory is local)
 
     def shared(self, path: str | Path) -> str:
-        """How Ray tasks on any node reach a file of the run directory the driver reads
-        locally (a model folder, say): on object storage its URL, else the path itself."""
-        return str(self.copy.address_of(path) if self.copy is not None else path)
+        """How Ray tasks on any node reach a file or folder of the run directory the driver
+        reads locally (a model folder, say): on object storage it is uploaded now (if it changed)
+        and its URL returned; otherwise the path itself."""
+        if self.copy is None or "://" in str(path):
+            return str(path)
+        if Path(path).is_relative_to(self.copy.local):
+            self.copy.push(Path(path))
+        return str(self.copy.address_of(path))
 
     def store_address(self, name: str) -> Path | str:
         """Where this stage's store `name` goes: in the run directory itself, written in place

@@ -9,6 +9,7 @@ parameter of ours.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from latentsci.errors import ConfigError
 
 Address = Path | str
 """A local folder or file (Path) or an object-store URL (str)."""
+
+MANGLED = re.compile(r"^(s3|s3a|gs|gcs|az|abfs|abfss|http|https):/[^/]")
 
 
 def is_url(address: Address) -> bool:
@@ -41,7 +44,11 @@ def as_address(value: str | Path) -> Address:
     text = str(value)
     if text.startswith("file://"):
         return Path(text[len("file://"):])
-    return text.rstrip("/") if "://" in text else Path(value)
+    if "://" in text:
+        return text.rstrip("/")
+    if MANGLED.match(text):  # Path("s3://b/x") is "s3:/b/x": a bug upstream, not a local path
+        raise ValueError(f"{text!r}: a URL that went through pathlib.Path and lost a slash")
+    return Path(value)
 
 
 def _filesystem_class(scheme: str, text: str) -> Any:
@@ -101,7 +108,7 @@ def for_ray_train(target: Address) -> tuple[str, Any]:
     (Ray's own fast local copy), any other address through the same fsspec filesystem the
     rest of the run uses, wrapped for pyarrow."""
     if isinstance(target, Path):
-        return str(target), None
+        return str(target.resolve()), None
     import pyarrow.fs as pafs
 
     fs, path = filesystem(target)

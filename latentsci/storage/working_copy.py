@@ -3,9 +3,9 @@
 Stages write their small outputs (tables, plots, models, the manifest, MLflow's SQLite file and
 artifacts, the run's log) as local files; the working copy is uploaded after every finished
 stage and when the run ends, and downloaded when a run starts, so a driver on a fresh machine
-(a new head pod) picks up where the last one stopped. Stores (`*.zarr`) and training
-checkpoints (`state/`) never travel through it: Ray tasks and Ray Train workers on every node
-write them in place at their URL. A local run directory is its own working copy: pull and push
+(a new head pod) picks up where the last one stopped. Training checkpoints (`state/`) never
+travel through it, and stores (`*.zarr`) only up: Ray tasks and Ray Train workers on every
+node write them in place at their URL, and readers read them there. A local run directory is its own working copy: pull and push
 then have nothing to move.
 """
 
@@ -30,13 +30,14 @@ def cache_root() -> Path:
     return Path(base) / "runs"
 
 
-def travels(relative: str) -> bool:
-    """Whether a file of the run directory goes through the working copy (not a store's or a
-    checkpoint's)."""
+def travels(relative: str, stores: bool = False) -> bool:
+    """Whether a file of the run directory goes through the working copy: never a
+    checkpoint's; a store's only on the way up (`stores`), when the driver wrote it locally
+    (stores that Ray tasks write are at their URL already, never in the working copy)."""
     parts = PurePosixPath(relative).parts
     if not parts or parts[0] in NOT_COPIED_TOP:
         return False
-    return not any(part.endswith(STORE_SUFFIX) for part in parts)
+    return stores or not any(part.endswith(STORE_SUFFIX) for part in parts)
 
 
 class WorkingCopy:
@@ -87,25 +88,31 @@ class WorkingCopy:
         (self.local / INDEX).write_text(json.dumps(index))
 
     def _remote_files(self) -> dict[str, dict]:
-        """Every file of the run directory that travels, by relative path, with its info."""
+        """Every file of the run directory that travels, by relative path, with its info; the
+        walk never descends into stores or checkpoints (thousands of objects each)."""
         fs, base = filesystem(self.root)
+        base = base.rstrip("/")
         fs.invalidate_cache(base)
-        if not fs.exists(base):
-            return {}
-        found = fs.find(base, detail=True)
         out = {}
-        for path, info in found.items():
-            relative = path[len(base.rstrip("/")) + 1:]
-            if info.get("type") == "file" and travels(relative):
-                out[relative] = info
+        for folder, dirs, files in fs.walk(base, detail=True, on_error="raise"):
+            inside = folder.rstrip("/")[len(base) + 1:]
+            for name in list(dirs):
+                if not travels(f"{inside}/{name}".lstrip("/") + "/x"):
+                    del dirs[name]
+            for name, info in files.items():
+                relative = f"{inside}/{name}".lstrip("/")
+                if travels(relative):
+                    out[relative] = info
         return out
 
-    def _local_files(self) -> dict[str, os.stat_result]:
-        """Every local file that travels, by relative path."""
+    def _local_files(self, under: Path | None = None) -> dict[str, os.stat_result]:
+        """Every local file that travels (under `under` only, if given), by relative path."""
+        top = under or self.local
+        candidates = [top] if top.is_file() else top.rglob("*")
         out = {}
-        for path in self.local.rglob("*"):
+        for path in candidates:
             relative = path.relative_to(self.local).as_posix()
-            if path.is_file() and travels(relative):
+            if path.is_file() and travels(relative, stores=True):
                 out[relative] = path.stat()
         return out
 
@@ -116,56 +123,61 @@ class WorkingCopy:
             return 0
         try:
             return self._pull()
+        except FileNotFoundError:  # a new run directory: nothing there yet
+            return 0
         except Exception as exc:  # botocore, aiohttp and fsspec each raise their own
             raise StorageError(f"{self.root}: downloading the run directory failed "
                                f"({_reason(exc)}); nothing was run") from None
 
     def _pull(self) -> int:
-        """`pull`, its errors not yet turned into one line."""
+        """`pull`, its errors not yet turned into one line. A file changed here and not there
+        (an upload that failed) is kept, to be uploaded; one changed there wins."""
         fs, base = filesystem(self.root)
         index, moved = self._index(), 0
         local = self._local_files()
         for relative, info in self._remote_files().items():
             seen = index.get(relative, {})
-            here = local.get(relative)
-            same_here = here is not None and seen.get("local") == _local_version(here)
-            if same_here and seen.get("remote") == _remote_version(info):
-                continue
+            if seen.get("remote") == remote_version(info) and relative in local:
+                continue  # unchanged there: the local file is as new or newer
             target = self.local / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             fs.get_file(f"{base}/{relative}", str(target))
             index[relative] = {"local": _local_version(target.stat()),
-                               "remote": _remote_version(info)}
+                               "remote": remote_version(info)}
             moved += 1
         self._save_index(index)
         return moved
 
-    def push(self) -> int:
-        """Upload the local files that changed since they were last moved; returns how many."""
+    def push(self, under: Path | None = None) -> int:
+        """Upload the local files (under `under`, if given) that changed since they were last
+        moved; returns how many."""
         if not self.mirrored:
             return 0
         try:
-            return self._push()
+            return self._push(under)
         except Exception as exc:  # botocore, aiohttp and fsspec each raise their own
             raise StorageError(f"{self.root}: uploading the run's files failed ({_reason(exc)}); "
                                f"they stay in {self.local}, and a rerun with the bucket back "
                                "uploads them") from None
 
-    def _push(self) -> int:
+    def _push(self, under: Path | None) -> int:
         """`push`, its errors not yet turned into one line."""
         fs, base = filesystem(self.root)
-        index, changed = self._index(), []
-        for relative, stat in self._local_files().items():
-            if index.get(relative, {}).get("local") != _local_version(stat):
-                fs.put_file(str(self.local / relative), f"{base}/{relative}")
-                changed.append((relative, stat))
-        if changed:
-            remote = self._remote_files()
-            for relative, stat in changed:
+        index, moved = self._index(), 0
+        try:
+            for relative, stat in self._local_files(under).items():
+                if index.get(relative, {}).get("local") == _local_version(stat):
+                    continue
+                key = f"{base}/{relative}"
+                fs.put_file(str(self.local / relative), key)
+                fs.invalidate_cache(key)
                 index[relative] = {"local": _local_version(stat),
-                                   "remote": _remote_version(remote.get(relative, {}))}
-            self._save_index(index)
-        return len(changed)
+                                   "remote": remote_version(fs.info(key))}
+                moved += 1
+        finally:  # what landed is remembered even when a later file fails
+            if moved:
+                self._save_index(index)
+        return moved
 
 
 def _reason(exc: Exception) -> str:
@@ -179,7 +191,7 @@ def _local_version(stat: os.stat_result) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def _remote_version(info: dict) -> str:
+def remote_version(info: dict) -> str:
     """A remote file's identity: its ETag where the store gives one, else size and time."""
     for key in ("ETag", "etag", "md5Hash", "generation"):
         if info.get(key):

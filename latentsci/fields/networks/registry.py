@@ -25,7 +25,7 @@ BUILDERS = {
 
 def load_model(folder: str | Path) -> tuple[nn.Module, dict]:
     """Any saved field model (autoencoder or surrogate) and its metadata, in eval mode."""
-    model, meta = load_field_model(Path(folder), BUILDERS)
+    model, meta = load_field_model(folder, BUILDERS)  # a folder, or its URL
     return model.eval(), meta
 
 

@@ -59,7 +59,7 @@ def train_autoencoder(config: AutoencoderStageConfig, ctx: StageContext) -> Stag
         "kind": AUTOENCODER_KIND, "codec": AUTOENCODER_CODEC,
         "frame_shape": list(source.shape[2:])})  # the grid its codec encodes
     model_dir = ctx.out_dir / "model"
-    history = train_field_model(initial, {"dataset": "frames", "kwargs": {
+    history = train_field_model(ctx.shared(initial), {"dataset": "frames", "kwargs": {
         "fields_path": fields, "trajectories": train_ids}}, config, ctx.name, ctx.state_dir,
         model_dir, ctx.epoch_logger(config.epochs, ("loss", "examples_per_s")))
     trained, _ = load_model(model_dir)

@@ -70,7 +70,7 @@ def train_surrogate(config: SurrogateStageConfig, ctx: StageContext) -> StageRes
             "parameters": store.attrs["parameters"]}
     initial = save_model(ctx.out_dir / "initial", surrogate, meta)
     model_dir = ctx.out_dir / "model"
-    curve = train_field_model(initial, {"dataset": "windows", "kwargs": {
+    curve = train_field_model(ctx.shared(initial), {"dataset": "windows", "kwargs": {
         "store_path": store_path, "trajectories": trajectories, "history": history}},
         config, ctx.name, ctx.state_dir, model_dir,
         ctx.epoch_logger(config.epochs, ("loss", "examples_per_s")))

@@ -75,7 +75,7 @@ def interpolate(config: InterpolateConfig, ctx: StageContext) -> StageResult:
     from latentsci.store import LatentStore
 
     store = LatentStore.open(ctx.output("store"))
-    model = ctx.output("codec") if ctx.givers("codec") else None
+    model = ctx.shared(ctx.output("codec")) if ctx.givers("codec") else None
     pairs = _pairs(config, store)
     result = interpolate_store(store, pairs, config.steps, config.method, model,
                                config.per_task, ctx.progress)

@@ -42,7 +42,7 @@ def evaluate(config: EvaluateConfig, ctx: StageContext) -> StageResult:
     samples = read_generated(Path(ctx.output("samples")))
     results = map_batches(evaluate_job, ["moses", "reconstruction"], desc=f"{ctx.name}",
                           weight=lambda _: 1, samples=samples, train=train_smiles, test=test,
-                          model_dir=ctx.output("codec"), options=config.model_dump())
+                          model_dir=ctx.shared(ctx.output("codec")), options=config.model_dump())
     metrics = {k: float(v) for part in results for k, v in part.items()}
     path = ctx.out_dir / "metrics.json"
     path.write_text(json.dumps(metrics, indent=2))  # MOSES's own names, e.g. unique@1000

@@ -44,7 +44,7 @@ def sample(config: SampleConfig, ctx: StageContext) -> StageResult:
     from latentsci.molecules.plots import molecule_grid
     from latentsci.molecules.tasks import sample_molecules
 
-    samples = sample_molecules(ctx.output("codec"), config.n, config.per_task, config.seed,
+    samples = sample_molecules(ctx.shared(ctx.output("codec")), config.n, config.per_task, config.seed,
                                config.temperature, ctx.progress, _latent_source(config, ctx))
     path = ctx.out_dir / "samples.smi"
     path.write_text("\n".join(samples) + "\n")
