@@ -70,12 +70,12 @@ def _pipeline(folder, source, train: bool):
     return path
 
 
-def _run(pipeline, run_dir, ray_cluster, cache, tracking):
+def _run(pipeline, run_dir, ray_cluster, cache, tracking, *extra):
     """The driver through the CLI, its working copies under `cache`."""
     env = dict(cli_env(), LATENTSCI_CACHE=str(cache))
     result = subprocess.run(latentsci_cmd("run", str(pipeline), "--run-dir", str(run_dir),
                                           "--address", ray_cluster.address,
-                                          "--tracking-uri", tracking),
+                                          "--tracking-uri", tracking, *extra),
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return result.stdout
@@ -131,6 +131,15 @@ def test_a_pipeline_on_s3_matches_a_local_run_and_resumes_from_a_fresh_machine(
     again = _run(_pipeline(tmp_path, source, train=True), run_url, ray_cluster,
                  tmp_path / "cache_c", tracking)
     assert again.count("unchanged") == 4, again
+    # --force on object storage: the stage's folder in the bucket is replaced, store and all
+    encode_folder = stages["encode"]["outputs"]["store"].rsplit("/", 1)[0]
+    fs.pipe_file(f"{encode_folder}/leftover.txt", b"from the attempt before")
+    forced = _run(_pipeline(tmp_path, source, train=True), run_url, ray_cluster,
+                  tmp_path / "cache_c", tracking, "--force", "encode")
+    assert forced.count("unchanged") == 3 and "[encode] running" in forced, forced
+    assert not fs.exists(f"{encode_folder}/leftover.txt")
+    assert LatentStore.open(_manifest(fs, run_url)["encode"]["outputs"]["store"]).n_rows == len(
+        molecules)
 
 
 def test_object_lock_refuses_a_live_run_and_takes_over_a_stale_one(s3_bucket):
