@@ -209,6 +209,7 @@ def test_a_bucket_lost_mid_run_is_one_line_and_the_files_stay(own_s3, tmp_path):
 
     fsspec.filesystem("s3", skip_instance_cache=True).mkdir("lost")
     copy = WorkingCopy("s3://lost/run", cache=tmp_path / "cache")
+    copy.local.mkdir(parents=True)
     (copy.local / "manifest.json").write_text("{}")
     assert copy.push() == 1 and copy.push() == 0  # only what changed moves
     own_s3.stop()  # the bucket's server goes away mid-run

@@ -107,6 +107,7 @@ def execute(args: argparse.Namespace, registry: dict[str, Stage]) -> int:
     copy = WorkingCopy(root)
     check_reachable(tracking_uri(copy.local, args.tracking_uri))
     task_resources()  # a malformed LATENTSCI_TASK_RESOURCES, too
+    copy.local.mkdir(parents=True, exist_ok=True)  # only now, every check passed
     log = copy.local / LOG_NAME
     with run_lock(root) as lock:
         pulled = copy.pull()  # before the log opens: a run directory's log is appended to

@@ -49,8 +49,7 @@ class WorkingCopy:
             self.local = root
         else:
             key = hashlib.sha256(root.encode()).hexdigest()[:16]
-            self.local = (cache or cache_root()) / key
-        self.local.mkdir(parents=True, exist_ok=True)
+            self.local = (cache or cache_root()) / key  # made when the run starts, not here
 
     @property
     def mirrored(self) -> bool:
@@ -85,6 +84,7 @@ class WorkingCopy:
 
     def _save_index(self, index: dict[str, dict]) -> None:
         """Write the index (a local file; never uploaded)."""
+        self.local.mkdir(parents=True, exist_ok=True)
         (self.local / INDEX).write_text(json.dumps(index))
 
     def _remote_files(self) -> dict[str, dict]:
