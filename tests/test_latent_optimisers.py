@@ -168,6 +168,31 @@ def test_bo_fits_hyperparameters_on_a_subset_and_conditions_on_every_point():
     assert best > 0.65
 
 
+class CoarseCodec(GridCodec):
+    """Decodes to a unit grid: a small trust region soon decodes only to items already seen."""
+
+    def decode(self, z):
+        return [",".join(str(int(v)) for v in np.round(np.asarray(row))) for row in z]
+
+    def encode(self, items):
+        z = np.array([[float(v) for v in item.split(",")] for item in items], np.float32)
+        return Encoded(z, [None] * len(items))
+
+
+def test_bo_spends_its_whole_budget_when_its_region_decodes_only_repeats():
+    space = latent_space(CoarseCodec(), library(), lambda s: s)
+    optimiser = latent_optimiser("bo", space, 0, options={
+        "initial": 10, "batch": 10, "raw_samples": 32, "mc_samples": 32, "fit_iterations": 20})
+    calls = 0
+    while calls < 120:
+        items = optimiser.ask(min(10, 120 - calls))
+        assert items, f"BO gave up after {calls} of 120 calls"
+        peak_at_ones = [-sum(abs(float(v) - 1) for v in item.split(",")) for item in items]
+        optimiser.tell(items, np.array(peak_at_ones))
+        calls += len(items)
+    assert calls == 120 and optimiser.region.restarts >= 1
+
+
 def test_unknown_options_and_methods_are_one_line():
     with pytest.raises(OracleError, match="unknown option 'stepz'"):
         typed_config(GradientConfig, {"stepz": 3}, "gradient")

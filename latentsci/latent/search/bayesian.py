@@ -162,6 +162,10 @@ class LatentBO:
                 break
             uniform = lower + (upper - lower) * self.rng.random((2 * wanted, len(lower)))
             items += self.space.decode(self._whitened(uniform), wanted - len(items))
+        if len(items) < wanted:  # the region decodes only to items already seen: it is spent
+            self.region.restart()
+            items += draw(self.space, self.rng, wanted - len(items), self.origin,
+                          self.config.draws)  # the budget is spent, never the search ended
         self.timings["decode"] += time.perf_counter() - started
         return items
 

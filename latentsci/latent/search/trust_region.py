@@ -48,9 +48,14 @@ class TrustRegion:
         elif self.failures >= self.failure_tolerance:
             self.length, self.failures = self.length / 2.0, 0
         self.best = max(self.best, float(scores.max()))
-        if self.length < self.length_min:  # start over: first length, counters and best
-            self.length, self.restarts = 0.8, self.restarts + 1
-            self.successes, self.failures, self.best = 0, 0, -math.inf
+        if self.length < self.length_min:
+            self.restart()
+
+    def restart(self) -> None:
+        """Start over: first length, counters and best (a collapsed region, or one whose
+        every decode is a molecule already seen)."""
+        self.length, self.restarts = 0.8, self.restarts + 1
+        self.successes, self.failures, self.best = 0, 0, -math.inf
 
     def box(self, centre: np.ndarray, lengthscales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper corners in the unit cube, wider along long lengthscales."""
