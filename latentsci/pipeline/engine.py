@@ -14,7 +14,7 @@ from latentsci.pipeline.manifest import Manifest
 from latentsci.pipeline.spec import PipelineSpec, PlannedStage, downstream
 from latentsci.pipeline.stage import StageContext, StageRecord
 from latentsci.runtime.console import say
-from latentsci.storage.location import Address, exists, join, remove
+from latentsci.storage.location import Address, as_address, exists, join, remove
 from latentsci.storage.working_copy import WorkingCopy
 from latentsci.tracking import Tracker
 
@@ -35,7 +35,7 @@ def _check_outputs(name: str, outputs: dict[str, str], gives: tuple[str, ...] = 
     undeclared = [role for role in gives if role not in outputs]
     if undeclared:
         raise RuntimeError(f"stage {name}: declares output {undeclared[0]!r} but did not return it")
-    missing = [k for k, v in outputs.items() if not exists(v if "://" in v else Path(v))]
+    missing = [k for k, v in outputs.items() if not exists(as_address(v))]
     if missing:
         raise RuntimeError(f"stage {name}: output {missing[0]!r} = {outputs[missing[0]]!r} is "
                            f"not an existing file or folder, so the stage could never be skipped")

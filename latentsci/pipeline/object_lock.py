@@ -21,7 +21,7 @@ from dataclasses import asdict
 
 from latentsci.errors import RunLockError, StorageError
 from latentsci.pipeline.run_lock import HEARTBEAT_S, LOCK_NAME, STALE_AFTER_S, LockHolder
-from latentsci.storage.location import filesystem, join
+from latentsci.storage.location import filesystem, join, reason
 
 
 class ObjectRunLock:
@@ -66,7 +66,7 @@ class ObjectRunLock:
             if "ConditionalRequestConflict" in str(exc) or "409" in str(exc):
                 return False
             raise StorageError(f"{self.address}: cannot write the run lock "
-                               f"({_first_line(exc)})") from None
+                               f"({reason(exc)})") from None
         self.mine = body
         return True
 
@@ -129,12 +129,6 @@ class ObjectRunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-def _first_line(exc: Exception) -> str:
-    """An exception's first line, or its type when it has no message."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def run_lock(root):

@@ -130,7 +130,13 @@ def check_reachable(target: Address) -> None:
     try:
         fs.ls(bucket, detail=False)
     except Exception as exc:  # botocore, aiohttp and fsspec each raise their own
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{target}: cannot reach the bucket {bucket!r} ({reason}); check "
+        raise ConfigError(f"{target}: cannot reach the bucket {bucket!r} ({reason(exc)}); check "
                           "the URL, the credentials in the environment and AWS_ENDPOINT_URL"
                           ) from None
+
+
+def reason(exc: Exception) -> str:
+    """An exception's first line, or its type when it has no message (botocore, aiohttp and
+    fsspec errors in one-line messages)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

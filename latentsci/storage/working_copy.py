@@ -17,7 +17,7 @@ import os
 from pathlib import Path, PurePosixPath
 
 from latentsci.errors import StorageError
-from latentsci.storage.location import Address, filesystem, join
+from latentsci.storage.location import Address, filesystem, join, reason
 
 INDEX = ".latentsci-sync.json"  # what was last moved, so only changed files move again
 NOT_COPIED_TOP = frozenset({"state", "run.lock", INDEX})  # written in place, or local only
@@ -127,7 +127,7 @@ class WorkingCopy:
             return 0
         except Exception as exc:  # botocore, aiohttp and fsspec each raise their own
             raise StorageError(f"{self.root}: downloading the run directory failed "
-                               f"({_reason(exc)}); nothing was run") from None
+                               f"({reason(exc)}); nothing was run") from None
 
     def _pull(self) -> int:
         """`pull`, its errors not yet turned into one line. A file changed here and not there
@@ -156,7 +156,7 @@ class WorkingCopy:
         try:
             return self._push(under)
         except Exception as exc:  # botocore, aiohttp and fsspec each raise their own
-            raise StorageError(f"{self.root}: uploading the run's files failed ({_reason(exc)}); "
+            raise StorageError(f"{self.root}: uploading the run's files failed ({reason(exc)}); "
                                f"they stay in {self.local}, and a rerun with the bucket back "
                                "uploads them") from None
 
@@ -178,12 +178,6 @@ class WorkingCopy:
             if moved:
                 self._save_index(index)
         return moved
-
-
-def _reason(exc: Exception) -> str:
-    """An exception's first line, or its type when it has no message."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _local_version(stat: os.stat_result) -> list[int]:
