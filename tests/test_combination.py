@@ -16,7 +16,9 @@ def heavy_atoms(smiles):
 
 def rings(smiles):
     from rdkit import Chem
-    return [float(Chem.MolFromSmiles(s).GetRingInfo().NumRings()) for s in smiles]
+    from rdkit.Chem import rdMolDescriptors
+    # Not MolFromSmiles(s).GetRingInfo(): the temporary molecule can be freed under its ring info.
+    return [float(rdMolDescriptors.CalcNumRings(Chem.MolFromSmiles(s))) for s in smiles]
 '''
 
 
