@@ -53,9 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, dispatch, and turn user mistakes into one line on stderr with exit code 2."""
+    from latentsci.runtime.signals import exit_code, signal_name, stop_on_sigterm
+
     args = build_parser().parse_args(argv)
     try:
-        return args.fn(args)
+        with stop_on_sigterm():
+            return args.fn(args)
     except LatentsciError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        print(f"error: stopped by {signal_name(exc)}", file=sys.stderr)
+        return exit_code(exc)

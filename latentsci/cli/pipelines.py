@@ -43,9 +43,12 @@ def _passthrough(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run a pipeline's driver here (it starts or joins Ray itself)."""
+    """Run a pipeline's driver here (it starts or joins Ray itself); Ctrl-C and SIGTERM reach
+    it once, and it stops cleanly."""
+    from latentsci.runtime.signals import run_forwarding
+
     command = driver_command(args.pipeline, _passthrough(args))
-    return subprocess.call([sys.executable, *command[1:]])
+    return run_forwarding([sys.executable, *command[1:]])
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

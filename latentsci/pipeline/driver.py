@@ -20,6 +20,7 @@ from latentsci.pipeline.spec import check_stage_names, load_pipeline, plan, wiri
 from latentsci.pipeline.stage import Stage
 from latentsci.runtime.console import captured, route_errors, say
 from latentsci.runtime.fanout import task_resources
+from latentsci.runtime.signals import exit_code, signal_name, stop_on_sigterm
 from latentsci.storage.location import Address, address, check_reachable as check_storage, join
 from latentsci.storage.working_copy import WorkingCopy
 from latentsci.tracking import tracking_uri
@@ -179,13 +180,18 @@ def _run_stages(args: argparse.Namespace, spec, planned: list, copy: WorkingCopy
 
 def main(registry: dict[str, Stage], argv: list[str] | None = None, prog: str = "driver") -> int:
     """Entry point of a workflow module; user mistakes print one line and exit 2, a crash one
-    line (its traceback is in the run's log) and exit 1."""
+    line (its traceback is in the run's log) and exit 1, a stop by signal one line and 128 + N."""
     args = parser(prog).parse_args(argv)
     try:
-        return execute(args, registry)
+        with stop_on_sigterm():
+            return execute(args, registry)
     except LatentsciError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Crashed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as exc:  # Ctrl-C, kill, `ray job stop`: everything unwound
+        print(f"error: stopped by {signal_name(exc)}: finished stages are kept; the same "
+              "command resumes the run", file=sys.stderr)
+        return exit_code(exc)

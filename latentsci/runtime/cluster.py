@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import socket
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,27 +107,48 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> ClusterI
 
     owned = not ray.is_initialized()
     if owned:
-        target = resolve_address(address)
-        if target is None:
-            single_node_mode()
-            # "local": a new instance, never a cluster some `ray start` recorded in /tmp/ray
-            ray.init(address="local", num_cpus=num_cpus or os.cpu_count(),
-                     include_dashboard=False, _node_ip_address=LOOPBACK, log_to_driver=True,
-                     configure_logging=False)
-        else:
-            check_reachable(target)
-            if is_loopback(target.rpartition(":")[0]):
-                single_node_mode()
-            token_auth_env()
-            try:
-                ray.init(address=target, log_to_driver=True)
-            except (ConnectionError, RuntimeError) as exc:
-                raise ClusterError(f"cannot join Ray cluster at {target}: "
-                                   f"{str(exc).splitlines()[0]}") from None
+        with python_sigterm_kept():
+            _init(address, num_cpus)
     resources = ray.cluster_resources()
     return ClusterInfo(address=ray.get_runtime_context().gcs_address,
                        embedded=resolve_address(address) is None,
                        cpus=resources.get("CPU", 0), gpus=resources.get("GPU", 0), owned=owned)
+
+
+def _init(address: str | None, num_cpus: int | None) -> None:
+    """ray.init: the embedded cluster, or the one at the address given or recorded."""
+    import ray
+
+    target = resolve_address(address)
+    if target is None:
+        single_node_mode()
+        # "local": a new instance, never a cluster some `ray start` recorded in /tmp/ray
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count(),
+                 include_dashboard=False, _node_ip_address=LOOPBACK, log_to_driver=True,
+                 configure_logging=False)
+    else:
+        check_reachable(target)
+        if is_loopback(target.rpartition(":")[0]):
+            single_node_mode()
+        token_auth_env()
+        try:
+            ray.init(address=target, log_to_driver=True)
+        except (ConnectionError, RuntimeError) as exc:
+            raise ClusterError(f"cannot join Ray cluster at {target}: "
+                               f"{str(exc).splitlines()[0]}") from None
+
+
+@contextmanager
+def python_sigterm_kept() -> Iterator[None]:
+    """Keep a Python SIGTERM handler across ray.init, whose C++ core installs a failure handler
+    over it (that one dumps a stack and aborts: a stopped driver could not clean up)."""
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        yield
+    finally:
+        if callable(handler):
+            signal.signal(signal.SIGTERM, handler)
 
 
 def gpu_shortfall(node_gpus: list[float], total: float, per_unit: float) -> str | None:
