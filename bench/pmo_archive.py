@@ -1,6 +1,6 @@
 """Copy the finished runs of a benchmark stage into the archive a later sweep reads back.
 
-    python bench/pmo_archive.py RUN/stages/benchmark-ID/runs [bench/pmo]
+    python bench/pmo_archive.py RUN/state/benchmark-ID/runs [bench/pmo]
 
 Only result.json files are copied (METHOD/TASK/seedN/result.json, a few kB each, with the
 protocol digest the harness checks); call logs and optimiser states stay in the run directory.
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> int:
     """Copy every finished result.json under the runs folder into the archive."""
     if len(sys.argv) < 2 or not Path(sys.argv[1]).is_dir():
-        print("usage: python bench/pmo_archive.py RUN/stages/benchmark-ID/runs [ARCHIVE]")
+        print("usage: python bench/pmo_archive.py RUN/state/benchmark-ID/runs [ARCHIVE]")
         return 2
     runs = Path(sys.argv[1])
     archive = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "bench" / "pmo"

@@ -3,9 +3,9 @@
     python bench/pmo_latent_table.py [--runs RUNS_FOLDER] [--truncate PMO_RUNS_FOLDER]
 
 Latent methods: their finished result.json files, from the archive (bench/pmo/METHOD) and from
-`--runs` (a sweep still going, e.g. runs/pmo_latent/stages/benchmark-*/runs). Screening and
+`--runs` (a sweep still going, e.g. runs/pmo_latent/state/benchmark-*/runs). Screening and
 Graph GA: their 10,000-call runs cut at the first 2,000 calls, read from
-bench/pmo/at_2000.csv. `--truncate runs/pmo/stages/benchmark-*/runs` remakes that file from
+bench/pmo/at_2000.csv. `--truncate runs/pmo/state/benchmark-*/runs` remakes that file from
 those runs' call logs (the call logs are not committed; the CSV is). A 10,000-call run cut at
 2,000 calls scored the same molecules a 2,000-call run would have, given the same seed and batch
 size, since neither method looks at the budget before its last batch.

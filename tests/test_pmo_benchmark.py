@@ -28,8 +28,9 @@ def test_lite_profile_runs_resumes_and_tracks(ray_cluster, tmp_path):
     assert len(summary) == 6 and (summary["calls"] == 500).all()
     assert summary.loc[("screening", "qed"), "pmo_graph_ga"] == pytest.approx(0.940)
     results = pd.read_csv(stage / "results.csv")
+    kept = run_dir / "state" / stage.name / "runs"  # outlives a stopped attempt (out_dir does not)
     for row in results.to_dict("records"):  # each AUC is the one its call log gives
-        calls = CallLog(stage / "runs" / row["method"] / row["task"] / "seed0" / "calls").read()
+        calls = CallLog(kept / row["method"] / row["task"] / "seed0" / "calls").read()
         scores = calls[calls["index"] >= 0].sort_values("index")["score"].to_numpy()
         assert row["auc_top10"] == pytest.approx(top_auc(scores, 10, 500))
         assert 0.0 <= row["top10_filters"] <= 1.0 and row["top10_mw"] > 0
@@ -42,6 +43,19 @@ def test_lite_profile_runs_resumes_and_tracks(ray_cluster, tmp_path):
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     named = {r.info.run_name for r in runs}
     assert {"graph_ga/qed", "screening/isomers_c7h8n2o2"} <= named
+
+    # An attempt stopped mid-stage (no manifest record, one run without its result): the rerun
+    # reads the finished runs back and finishes the other from its state; no call paid twice.
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    del manifest["stages"][stage.name.rpartition("-")[0]]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    (kept / "graph_ga" / "qed" / "seed0" / "result.json").unlink()
+    parts = sorted(kept.glob("*/*/seed0/calls/*"))
+    again = subprocess.run(command, cwd=ROOT, env=cli_env(), capture_output=True, text=True,
+                           timeout=1200)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sorted(kept.glob("*/*/seed0/calls/*")) == parts
+    pd.testing.assert_frame_equal(pd.read_csv(stage / "results.csv"), results)
 
 
 

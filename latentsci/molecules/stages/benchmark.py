@@ -1,6 +1,7 @@
 """The `benchmark` stage: the PMO protocol (methods x tasks x seeds under a budget of oracle
 calls, scored by the AUC of the top-k curves), each run a Ray task, resumable: a rerun skips
-finished runs and resumes stopped ones from their call logs.
+finished runs and resumes stopped ones from their call logs (kept under the stage's state
+folder, RUN_DIR/state/benchmark-ID/runs, which outlives a stopped attempt).
 
 Gives `benchmark` (results.csv, one row per run; summary.csv, mean and std over seeds beside
 PMO's published AUC top-10), with one nested MLflow run per method and task. PMO mode is PMO's
@@ -90,6 +91,18 @@ def _log_children(ctx: StageContext, summary: pd.DataFrame) -> None:
                               {"method": row["method"], "task": row["task"]}, metrics)
 
 
+def runs_folder(ctx: StageContext) -> Path:
+    """Where the runs' call logs, states and results go: the stage's state folder, which a
+    stopped attempt leaves for the rerun to resume from (out_dir is emptied at each attempt;
+    --force clears both). A run directory on object storage keeps it in the driver's local
+    copy: such a benchmark resumes on the machine that ran it."""
+    if ctx.state_dir is None:
+        return ctx.out_dir / "runs"
+    if "://" not in str(ctx.state_dir):
+        return Path(ctx.state_dir) / "runs"
+    return ctx.out_dir.parent.parent / "state" / ctx.out_dir.name / "runs"
+
+
 def benchmark(config: BenchmarkConfig, ctx: StageContext) -> StageResult:
     """Run every (method, task, seed) to its budget; tables and per-task runs to MLflow."""
     from latentsci.latent.search.harness import Run, run_benchmark
@@ -97,7 +110,7 @@ def benchmark(config: BenchmarkConfig, ctx: StageContext) -> StageResult:
 
     library = _library(config)
     runs = [Run(m, t, s) for m in config.methods for t in config.tasks for s in config.seeds]
-    results = run_benchmark(runs, ctx.out_dir / "runs", config.budget, library,
+    results = run_benchmark(runs, runs_folder(ctx), config.budget, library,
                             config.batch_size, config.options, top_molecules, ctx.progress,
                             config.archive)
     summary = _summary(results)
