@@ -1,6 +1,11 @@
-"""The PMO table at 2,000 calls (issue 16): every latent method beside screening and Graph GA.
+"""The PMO tables of issue 16: every latent method beside screening and Graph GA at 2,000 calls,
+and latent BO and gradient at 10,000 (`--budget 10000`, on the tasks they ran).
 
     python bench/pmo_latent_table.py [--runs RUNS_FOLDER] [--truncate PMO_RUNS_FOLDER]
+    python bench/pmo_latent_table.py --budget 10000 [--runs runs/pmo_latent10k/state/benchmark-*/runs]
+
+At 10,000 calls the latent runs come from bench/pmo_latent10k (the `latent10k` profile's
+archive) and screening and Graph GA from their own 10,000-call runs in bench/pmo.
 
 Latent methods: their finished result.json files, from the archive (bench/pmo/METHOD) and from
 `--runs` (a sweep still going, e.g. runs/pmo_latent/state/benchmark-*/runs). Screening and
@@ -28,6 +33,8 @@ ARCHIVE = ROOT / "bench" / "pmo"
 CUT = ARCHIVE / "at_2000.csv"
 BUDGET = 2000
 LATENT = ("latent_random", "gradient", "bo")
+LONG = 10000
+LONG_ARCHIVE = ROOT / "bench" / "pmo_latent10k"
 
 
 def truncated(runs: Path, budget: int = BUDGET) -> pd.DataFrame:
@@ -46,14 +53,15 @@ def truncated(runs: Path, budget: int = BUDGET) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def latent_results(extra: list[Path]) -> pd.DataFrame:
-    """Every finished latent-method run at BUDGET calls (archive first, then running sweeps)."""
+def latent_results(extra: list[Path], archive: Path = ARCHIVE, budget: int = BUDGET,
+                   methods: tuple[str, ...] = LATENT) -> pd.DataFrame:
+    """Every finished run of `methods` at `budget` calls (archive first, then running sweeps)."""
     found: dict[tuple, dict] = {}
-    for base in [ARCHIVE, *extra]:
-        for method in LATENT:
+    for base in [archive, *extra]:
+        for method in methods:
             for path in sorted((base / method).glob("*/seed*/result.json")):
                 result = json.loads(path.read_text())
-                if result.get("finished", 1.0) and result.get("calls", 0) <= BUDGET:
+                if result.get("finished", 1.0) and result.get("calls", 0) <= budget:
                     found[(method, result["task"], result["seed"])] = result
     return pd.DataFrame(found.values())
 
@@ -81,12 +89,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=Path, action="append", default=[])
     parser.add_argument("--truncate", type=Path)
+    parser.add_argument("--budget", type=int, choices=(BUDGET, LONG), default=BUDGET)
     args = parser.parse_args()
     if args.truncate is not None:
         truncated(args.truncate).to_csv(CUT, index=False)
         print(f"wrote {CUT}")
-    cut = pd.read_csv(CUT)
-    results = pd.concat([cut, latent_results(args.runs)], ignore_index=True)
+    if args.budget == LONG:
+        latent = latent_results(args.runs, LONG_ARCHIVE, LONG, ("gradient", "bo"))
+        if latent.empty:
+            print(f"no finished 10,000-call latent runs yet (archive: {LONG_ARCHIVE})")
+            return
+        reference = latent_results([], ARCHIVE, LONG, ("screening", "graph_ga"))
+        reference = reference[reference["task"].isin(set(latent["task"]))]
+        results = pd.concat([reference, latent], ignore_index=True)
+    else:
+        results = pd.concat([pd.read_csv(CUT), latent_results(args.runs)], ignore_index=True)
     print(markdown(table(results)))
     complete = results.groupby(["method", "task"]).size().unstack("method").notna()
     tasks = complete.index[complete.all(axis=1)]
