@@ -114,6 +114,7 @@ def run_one(run: Run, root: str, budget: int, library: list[str], batch_size: in
     if archived is not None:
         return archived
     method_names()
+    _one_thread()
     optimiser = _METHODS[run.method](run.seed, library, options.get(run.method, {}))
     oracle = BudgetedOracle(get_objective(run.task), budget, CallLog(folder / "calls"),
                             run.method, run.task, run.seed, actor_cpus=0)
@@ -127,6 +128,14 @@ def run_one(run: Run, root: str, budget: int, library: list[str], batch_size: in
         result.update({f"top10_{k}": v for k, v in summarise(list(oracle.best(10)["item"])).items()})
     done.write_text(json.dumps(result, indent=2))
     return result
+
+
+def _one_thread() -> None:
+    """One torch thread per run: each run is a one-CPU task, and a run waiting on its oracle
+    hands its CPU to another, so several runs share the cores (two threads each thrash)."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def run_metrics(scores: np.ndarray, budget: int) -> dict[str, float]:
