@@ -13,7 +13,8 @@ from latentsci.runtime.cluster import auth_token_source, token_auth_env
 
 DEFAULT_JOB_SERVER = "http://127.0.0.1:8265"
 EXCLUDES = [".venv/", "runs/", ".git/", "**/__pycache__/", "*.zarr/", "mlflow.db", "mlartifacts/"]
-FORWARDED_ENV = ("MLFLOW_TRACKING_URI", "LATENTSCI_TASK_RESOURCES", "LATENTSCI_WAIT_FOR_GPUS")
+FORWARDED_ENV = ("MLFLOW_TRACKING_URI", "LATENTSCI_TASK_RESOURCES", "LATENTSCI_WAIT_FOR_GPUS",
+                 "RAY_JOB_STOP_WAIT_TIME_S")
 
 
 def job_server(address: str | None) -> str:
@@ -73,6 +74,9 @@ def client(address: str | None):
         os.environ.update(hidden)
 
 
+JOB_STOP_WAIT_S = 60
+
+
 def forwarded_env() -> dict[str, str]:
     """The variables of this shell that travel with a job, refusing a tracking URI that carries
     a password: the job API shows a job's environment to anyone who can list jobs."""
@@ -90,6 +94,9 @@ def submit(command: list[str], root: Path, address: str | None) -> str:
 
     env = forwarded_env()
     env[COMMIT_ENV] = git_commit(root)  # the job's working dir travels without .git
+    # `ray job stop` sends SIGTERM, then SIGKILL after this many seconds (Ray's default, 3, is too
+    # short for a driver to mark its MLflow runs, upload its files and release its lock)
+    env.setdefault("RAY_JOB_STOP_WAIT_TIME_S", str(JOB_STOP_WAIT_S))
     runtime_env = {"working_dir": str(root), "excludes": EXCLUDES, "env_vars": env}
     return client(address).submit_job(entrypoint=" ".join(command), runtime_env=runtime_env)
 

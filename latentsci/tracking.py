@@ -115,15 +115,17 @@ class Tracker:
                 raise
             raise lost from exc
 
-    def _end_run(self, failed: bool) -> None:
-        """End the active run; after a failure, only try (the server may be why it failed)."""
+    def _end_run(self, failed: bool, stopped: bool = False) -> None:
+        """End the active run; after a failure, only try (the server may be why it failed). A
+        run stopped by a signal is KILLED, one that raised FAILED."""
         if not failed:
             self._call("ending a run", self.mlflow.end_run)
             return
+        status = "KILLED" if stopped else "FAILED"
         try:
-            self.mlflow.end_run(status="FAILED")  # pops the run first, even when this raises
+            self.mlflow.end_run(status=status)  # pops the run first, even when this raises
         except Exception as exc:
-            logging.getLogger(__name__).warning("could not mark the run FAILED: %s", exc)
+            logging.getLogger(__name__).warning("could not mark the run %s: %s", status, exc)
 
     @contextmanager
     def pipeline_run(self, name: str, tags: dict[str, str]) -> Iterator[str]:
@@ -132,22 +134,23 @@ class Tracker:
                          lambda: self.mlflow.start_run(run_name=name, tags=tags))
         try:
             yield run.info.run_id
-        except BaseException:
-            self._end_run(failed=True)
+        except BaseException as exc:
+            self._end_run(failed=True, stopped=isinstance(exc, KeyboardInterrupt))
             raise
         self._end_run(failed=False)
 
     @contextmanager
     def stage_run(self, name: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[str]:
-        """A nested run for one stage, marked FAILED if the stage raises; yields its id."""
+        """A nested run for one stage, marked FAILED if the stage raises (KILLED if a signal stopped
+        it); yields its id."""
         self.stage = name
         run = self._call("starting its run", lambda: self.mlflow.start_run(
             run_name=name, nested=True, tags=tags))
         try:
             self.log_params(params)
             yield run.info.run_id
-        except BaseException:
-            self._end_run(failed=True)
+        except BaseException as exc:
+            self._end_run(failed=True, stopped=isinstance(exc, KeyboardInterrupt))
             raise
         finally:
             self.stage = None

@@ -34,16 +34,38 @@ def quick(config: QuickConfig, ctx: StageContext) -> StageResult:
 class WaitConfig(StageConfig):
     flag: str  # the file whose appearance lets the stage finish
     timeout_s: float = 120.0
+    in_ray: bool = False  # wait in a Ray task (the driver blocked in ray.get, as real stages are)
+
+
+def _until(flag: str, timeout_s: float) -> None:
+    """Poll for the flag file."""
+    deadline = time.time() + timeout_s
+    while not Path(flag).exists():
+        if time.time() > deadline:
+            raise TimeoutError(f"no {flag} after {timeout_s} s")
+        time.sleep(0.1)
 
 
 def wait_for(config: WaitConfig, ctx: StageContext) -> StageResult:
     """Block until the flag file exists (so a test can act while a driver is mid-stage)."""
-    (ctx.out_dir / "waiting").write_text(str(os.getpid()))
-    deadline = time.time() + config.timeout_s
-    while not Path(config.flag).exists():
-        if time.time() > deadline:
-            raise TimeoutError(f"no {config.flag} after {config.timeout_s} s")
-        time.sleep(0.1)
+    if config.in_ray:
+        import ray
+
+        def until(flag: str, timeout_s: float) -> None:
+            """_until, self-contained: pickled by value (the workers cannot import this file)."""
+            import os.path
+            import time as clock
+
+            deadline = clock.time() + timeout_s
+            while not os.path.exists(flag) and clock.time() < deadline:
+                clock.sleep(0.1)
+
+        waiting = ray.remote(num_cpus=0)(until).remote(config.flag, config.timeout_s)
+        (ctx.out_dir / "waiting").write_text(str(os.getpid()))
+        ray.get(waiting)
+    else:
+        (ctx.out_dir / "waiting").write_text(str(os.getpid()))
+        _until(config.flag, config.timeout_s)
     out = ctx.out_dir / "waited.txt"
     out.write_text("ok")
     return StageResult(outputs={"waited": str(out)})

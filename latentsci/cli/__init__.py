@@ -53,11 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, dispatch, and turn user mistakes into one line on stderr with exit code 2."""
-    from latentsci.runtime.signals import exit_code, signal_name, stop_on_sigterm
+    from latentsci.runtime.signals import exit_code, signal_name, stop_on_signals
 
     args = build_parser().parse_args(argv)
     try:
-        with stop_on_sigterm():
+        with stop_on_signals():
             return args.fn(args)
     except LatentsciError as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)

@@ -20,7 +20,7 @@ from latentsci.pipeline.spec import check_stage_names, load_pipeline, plan, wiri
 from latentsci.pipeline.stage import Stage
 from latentsci.runtime.console import captured, route_errors, say
 from latentsci.runtime.fanout import task_resources
-from latentsci.runtime.signals import exit_code, signal_name, stop_on_sigterm
+from latentsci.runtime.signals import exit_code, signal_name, stop_on_signals
 from latentsci.storage.location import Address, address, check_reachable as check_storage, join
 from latentsci.storage.working_copy import WorkingCopy
 from latentsci.tracking import tracking_uri
@@ -183,7 +183,7 @@ def main(registry: dict[str, Stage], argv: list[str] | None = None, prog: str = 
     line (its traceback is in the run's log) and exit 1, a stop by signal one line and 128 + N."""
     args = parser(prog).parse_args(argv)
     try:
-        with stop_on_sigterm():
+        with stop_on_signals():
             return execute(args, registry)
     except LatentsciError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -29,6 +29,13 @@ def state_address(root: Address, planned: PlannedStage) -> Address:
     return join(root, "state", f"{planned.name}-{planned.config_hash}")
 
 
+def local_state_dir(copy: WorkingCopy, planned: PlannedStage) -> Path:
+    """The stage's state folder on the driver's machine: the state folder itself for a local run
+    directory; for one on object storage, its local twin (never uploaded: what a stage keeps
+    there resumes on this machine only)."""
+    return copy.local / "state" / f"{planned.name}-{planned.config_hash}"
+
+
 def _check_outputs(name: str, outputs: dict[str, str], gives: tuple[str, ...] = ()) -> None:
     """A stage returns every output it declares, each an existing file or folder (a finished
     stage is recognised by their existence)."""
@@ -62,8 +69,11 @@ def _run_one(planned: PlannedStage, manifest: Manifest, copy: WorkingCopy, track
     remove(copy.address_of(out_dir))  # leftovers of a crashed or forced attempt (stores too)
     if out_dir.exists():
         shutil.rmtree(out_dir)
+    local_state = local_state_dir(copy, planned)
     if forced:
         remove(state)
+        if local_state.exists():
+            shutil.rmtree(local_state)
     out_dir.mkdir(parents=True)
     params = flatten(hashable(planned.config))
     stage_tags = {**tags, "stage": planned.name, "kind": planned.stage.kind,
@@ -72,7 +82,8 @@ def _run_one(planned: PlannedStage, manifest: Manifest, copy: WorkingCopy, track
     with tracker.stage_run(planned.name, params, stage_tags) as run_id:
         context = StageContext(planned.name, out_dir, _inputs(manifest, planned, copy),
                                planned.config_hash, run_id, progress, state, tracker,
-                               store_dir=copy.address_of(out_dir), copy=copy)
+                               store_dir=copy.address_of(out_dir), copy=copy,
+                               local_state_dir=local_state)
         result = planned.stage.run(planned.config, context)
         outputs = {k: str(copy.address_of(v)) for k, v in result.outputs.items()}
         copy.push()  # the outputs reach the run directory before they are checked there

@@ -109,6 +109,8 @@ class StageContext:
     tracker: Any = None  # the driver's Tracker: stages run in the driver, so they may log
     store_dir: Path | str | None = None  # out_dir in the run directory (a URL on object storage)
     copy: Any = None  # the run directory's WorkingCopy (None: the run directory is local)
+    local_state_dir: Path | None = None  # state_dir on this machine (its twin for a URL run
+    # directory): for files the driver's own tasks keep between attempts; cleared by --force
 
     def shared(self, path: str | Path) -> str:
         """How Ray tasks on any node reach a file or folder of the run directory the driver

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import socket
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from latentsci.errors import ClusterError
+from latentsci.runtime.signals import handlers_kept
 
 LOOPBACK = "127.0.0.1"
 SINGLE_NODE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -107,7 +104,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> ClusterI
 
     owned = not ray.is_initialized()
     if owned:
-        with python_sigterm_kept():
+        with handlers_kept():  # ray.init's C++ core sets an aborting SIGTERM handler
             _init(address, num_cpus)
     resources = ray.cluster_resources()
     return ClusterInfo(address=ray.get_runtime_context().gcs_address,
@@ -136,19 +133,6 @@ def _init(address: str | None, num_cpus: int | None) -> None:
         except (ConnectionError, RuntimeError) as exc:
             raise ClusterError(f"cannot join Ray cluster at {target}: "
                                f"{str(exc).splitlines()[0]}") from None
-
-
-@contextmanager
-def python_sigterm_kept() -> Iterator[None]:
-    """Keep a Python SIGTERM handler across ray.init, whose C++ core installs a failure handler
-    over it (that one dumps a stack and aborts: a stopped driver could not clean up)."""
-    main = threading.current_thread() is threading.main_thread()
-    handler = signal.getsignal(signal.SIGTERM) if main else None
-    try:
-        yield
-    finally:
-        if callable(handler):
-            signal.signal(signal.SIGTERM, handler)
 
 
 def gpu_shortfall(node_gpus: list[float], total: float, per_unit: float) -> str | None:

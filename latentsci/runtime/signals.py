@@ -1,21 +1,30 @@
-"""Stopping a run on SIGINT or SIGTERM without leaving anything behind.
+"""Stopping a run on SIGINT, SIGTERM or SIGHUP without leaving anything behind.
 
-A driver stopped by Ctrl-C, `kill`, a batch scheduler or `ray job stop` unwinds like an error:
-its stage's MLflow run is marked FAILED, its embedded Ray is shut down (else its raylet and
-workers go on computing, orphaned), its run lock is released and its files are uploaded. SIGTERM
-is turned into the same exception Ctrl-C raises. `latentsci run` starts the driver in a process
-group of its own and hands it each signal once, so it has time to clean up.
+A driver stopped by Ctrl-C, `kill`, a closed terminal or a batch scheduler unwinds like an error:
+its stage's MLflow run is marked KILLED, its embedded Ray is shut down (else its raylet and
+workers go on computing, orphaned), its run lock is released and its files are uploaded. The
+first signal raises Stopped where the main thread is; a second one is only noted, so it cannot
+cut that cleanup short; a third ends the process at once (Ray may then be left running).
+
+Ray turns a KeyboardInterrupt raised while the driver waits in `ray.get` into a plain one, so the
+signal is also recorded here: `signal_name` and `exit_code` read it from there.
+
+`latentsci run` starts the driver in a process group of its own and hands it each signal once
+(Ctrl-C reaches only the terminal's foreground group, the wrapper's), so it has time to clean up.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-STOPPING = (signal.SIGINT, signal.SIGTERM)
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_received: list[int] = []  # the stop signals this process got inside stop_on_signals
 
 
 class Stopped(KeyboardInterrupt):
@@ -26,52 +35,82 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+def _signum(exc: KeyboardInterrupt) -> int:
+    """The signal behind a stop: its own, the first one recorded, else SIGINT (Ctrl-C)."""
+    return int(getattr(exc, "signum", 0) or (_received[0] if _received else signal.SIGINT))
+
+
 def signal_name(exc: KeyboardInterrupt) -> str:
-    """SIGTERM for a Stopped(SIGTERM), else SIGINT (a plain KeyboardInterrupt is Ctrl-C)."""
-    return signal.Signals(getattr(exc, "signum", signal.SIGINT)).name
+    """SIGTERM, SIGINT or SIGHUP: what stopped the run."""
+    return signal.Signals(_signum(exc)).name
 
 
 def exit_code(exc: KeyboardInterrupt) -> int:
     """The shell's code for a process ended by the signal: 128 + its number."""
-    return 128 + int(getattr(exc, "signum", signal.SIGINT))
+    return 128 + _signum(exc)
 
 
-def _raise_stopped(signum: int, _frame: Any) -> None:
-    """Signal handler: stop where the main thread is."""
-    raise Stopped(signum)
+def _on_signal(signum: int, _frame: Any) -> None:
+    """First stop signal: raise Stopped; second: noted only; third: exit now."""
+    _received.append(signum)
+    if len(_received) == 1:
+        raise Stopped(signum)
+    if len(_received) >= 3:
+        os._exit(128 + signum)
 
 
 @contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    """Within the block, SIGTERM raises Stopped in the main thread, as SIGINT raises
-    KeyboardInterrupt (only the main thread may set handlers: elsewhere this does nothing)."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise_stopped)
-    except ValueError:  # not the main thread
+def stop_on_signals() -> Iterator[None]:
+    """Within the block, SIGINT, SIGTERM and SIGHUP stop the run as described above (only the
+    main thread may set handlers: elsewhere this does nothing)."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _received.clear()
+    previous = {s: signal.signal(s, _on_signal) for s in STOPPING}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextmanager
+def handlers_kept() -> Iterator[None]:
+    """Put this process's Python stop handlers back after the block: ray.init's C++ core installs
+    a failure handler over SIGTERM that dumps a stack and aborts, so a driver could not clean up."""
+    main = threading.current_thread() is threading.main_thread()
+    handlers = {s: signal.getsignal(s) for s in STOPPING} if main else {}
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            if callable(handler):
+                signal.signal(signum, handler)
 
 
 def run_forwarding(command: Sequence[str], **popen: Any) -> int:
-    """Run a command in its own process group and pass it each SIGINT and SIGTERM this process
-    gets (Ctrl-C reaches only the terminal's foreground group: the child sees it once); its
-    exit code, 128 + N when a signal N ended it."""
-    child = subprocess.Popen(list(command), process_group=0, **popen)
+    """Run a command in its own process group and pass it each stop signal this process gets;
+    its exit code, 128 + N when a signal N ended it. Off the main thread, a plain call."""
+    if threading.current_thread() is not threading.main_thread():
+        return subprocess.call(list(command), **popen)
+    children: list[subprocess.Popen] = []
+    early: list[int] = []
 
     def forward(signum: int, _frame: Any) -> None:
-        """Hand the signal on; the child decides how to stop."""
-        if child.poll() is None:
-            child.send_signal(signum)  # the driver only: it shuts its own Ray down
+        """Hand the signal on (to the driver only: it shuts its own Ray down)."""
+        if not children:
+            early.append(signum)  # before the child exists: sent once it does
+        elif children[0].poll() is None:
+            children[0].send_signal(signum)
 
     previous = {s: signal.signal(s, forward) for s in STOPPING}
     try:
-        code = child.wait()
+        children.append(subprocess.Popen(list(command), process_group=0, **popen))
+        for signum in early:
+            children[0].send_signal(signum)
+        code = children[0].wait()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 128 - code if code < 0 else code
-

@@ -40,6 +40,11 @@ def fit(loop: Callable[[dict], object], config: dict, name: str, storage_path: A
         run_config=RunConfig(name=name, storage_path=path, storage_filesystem=filesystem,
                              checkpoint_config=CheckpointConfig(num_to_keep=num_to_keep),
                              failure_config=FailureConfig(max_failures=max_failures)))
+    # Ray Train sets a SIGINT handler of its own in fit() and never restores it: Ctrl-C would
+    # abort the controller and let the pipeline go on, or exit 1 with no line. The driver's
+    # handler stops the run instead (ray.shutdown ends the controller; checkpoints stay).
+    if hasattr(trainer, "_register_sigint_handler"):
+        trainer._register_sigint_handler = lambda controller: None
     return trainer.fit()
 
 

@@ -92,15 +92,13 @@ def _log_children(ctx: StageContext, summary: pd.DataFrame) -> None:
 
 
 def runs_folder(ctx: StageContext) -> Path:
-    """Where the runs' call logs, states and results go: the stage's state folder, which a
-    stopped attempt leaves for the rerun to resume from (out_dir is emptied at each attempt;
-    --force clears both). A run directory on object storage keeps it in the driver's local
-    copy: such a benchmark resumes on the machine that ran it."""
-    if ctx.state_dir is None:
+    """Where the runs' call logs, states and results go: the stage's state folder on this
+    machine, which a stopped attempt leaves for the rerun to resume from (out_dir is emptied at
+    each attempt; --force clears both). With a run directory on object storage it stays on the
+    driver's machine, so such a benchmark resumes only there."""
+    if ctx.local_state_dir is None:  # a stage run outside the engine
         return ctx.out_dir / "runs"
-    if "://" not in str(ctx.state_dir):
-        return Path(ctx.state_dir) / "runs"
-    return ctx.out_dir.parent.parent / "state" / ctx.out_dir.name / "runs"
+    return ctx.local_state_dir / "runs"
 
 
 def benchmark(config: BenchmarkConfig, ctx: StageContext) -> StageResult:
