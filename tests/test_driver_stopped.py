@@ -1,6 +1,6 @@
 """Ctrl-C, `kill` or a scheduler's SIGTERM stops a driver cleanly: one line, its embedded Ray
 shut down (not left computing), its lock released, its stage's MLflow run marked KILLED; the
-same command then resumes. `latentsci run` hands each signal to its driver once."""
+same command then resumes. `latentsci run` lets its driver get each signal once."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def _passthrough(args: argparse.Namespace) -> list[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a pipeline's driver here (it starts or joins Ray itself); Ctrl-C and SIGTERM reach
-    it once, and it stops cleanly."""
+    it once, and this waits while it stops cleanly."""
     from latentsci.runtime.signals import run_forwarding
 
     command = driver_command(args.pipeline, _passthrough(args))

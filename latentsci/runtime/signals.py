@@ -9,8 +9,8 @@ cut that cleanup short; a third ends the process at once (Ray may then be left r
 Ray turns a KeyboardInterrupt raised while the driver waits in `ray.get` into a plain one, so the
 signal is also recorded here: `signal_name` and `exit_code` read it from there.
 
-`latentsci run` starts the driver in a process group of its own and hands it each signal once
-(Ctrl-C reaches only the terminal's foreground group, the wrapper's), so it has time to clean up.
+`latentsci run` waits for its driver without dying first: Ctrl-C reaches the driver from the
+terminal, and a SIGTERM or SIGHUP sent to the wrapper alone is handed on.
 """
 
 from __future__ import annotations
@@ -90,15 +90,20 @@ def handlers_kept() -> Iterator[None]:
 
 
 def run_forwarding(command: Sequence[str], **popen: Any) -> int:
-    """Run a command in its own process group and pass it each stop signal this process gets;
-    its exit code, 128 + N when a signal N ended it. Off the main thread, a plain call."""
+    """Run a command and let it stop cleanly on each stop signal; its exit code, 128 + N when a
+    signal N ended it. The child stays in this process group, so Ctrl-C and a hangup reach it
+    from the terminal and a kill of the group ends both; SIGTERM and SIGHUP sent to this process
+    alone are handed on (one sent to the group arrives twice: the driver only notes the second).
+    Off the main thread, a plain call."""
     if threading.current_thread() is not threading.main_thread():
         return subprocess.call(list(command), **popen)
     children: list[subprocess.Popen] = []
     early: list[int] = []
 
     def forward(signum: int, _frame: Any) -> None:
-        """Hand the signal on (to the driver only: it shuts its own Ray down)."""
+        """Hand SIGTERM and SIGHUP on; SIGINT came from the terminal to the child too."""
+        if signum == signal.SIGINT:
+            return
         if not children:
             early.append(signum)  # before the child exists: sent once it does
         elif children[0].poll() is None:
@@ -106,7 +111,7 @@ def run_forwarding(command: Sequence[str], **popen: Any) -> int:
 
     previous = {s: signal.signal(s, forward) for s in STOPPING}
     try:
-        children.append(subprocess.Popen(list(command), process_group=0, **popen))
+        children.append(subprocess.Popen(list(command), **popen))
         for signum in early:
             children[0].send_signal(signum)
         code = children[0].wait()
