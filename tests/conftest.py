@@ -141,6 +141,21 @@ def latentsci_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "latentsci.cli", *args]
 
 
+def session_processes(sid: int) -> list:
+    """Every live process in session `sid`: a driver started in its own session and what it
+    started (its embedded Ray)."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getsid(proc.pid) == sid and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return found
+
+
 def train_worker_processes() -> list:
     """Ray Train worker processes of this test session's cluster (to kill one mid-run)."""
     import psutil

@@ -16,7 +16,7 @@ import psutil
 import pytest
 import torch
 
-from conftest import ROOT, SMILES, cli_env, latentsci_cmd
+from conftest import ROOT, SMILES, cli_env, latentsci_cmd, session_processes
 
 EPOCHS = 3
 # Per-epoch wall-clock throughput, and where the attempt that wrote the row began: the only
@@ -106,18 +106,6 @@ def _checkpoint_steps(run_dir: Path) -> set[int]:
     return steps
 
 
-def _session_processes(sid: int) -> list[psutil.Process]:
-    """Every live process in session `sid`: the driver and what it started (its embedded Ray)."""
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if os.getsid(proc.pid) == sid and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except (ProcessLookupError, PermissionError, psutil.Error):
-            continue
-    return found
-
-
 def _recorded(run_dir: Path) -> dict | None:
     """The metrics of the newest train checkpoint Ray recorded (what a rerun resumes from), or
     None while there is none (or Ray is rewriting its snapshot)."""
@@ -152,7 +140,7 @@ def _kill_mid_epoch(pipeline: Path, run_dir: Path) -> tuple[int, set[int]]:
         console = driver.communicate(timeout=60)[0]
     # Ray's workers sit in process groups of their own: they must go because their raylet did
     # (else they could write into the run directory under the rerun's feet).
-    left = _session_processes(driver.pid)
+    left = session_processes(driver.pid)
     _, alive = psutil.wait_procs(left, timeout=30)
     for proc in alive:  # ours: do not leak them into the rest of the session
         proc.kill()

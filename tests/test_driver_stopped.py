@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from latentsci.pipeline.driver import main
 from latentsci.pipeline.run_lock import LOCK_NAME
 
-from conftest import ROOT, cli_env
+from conftest import ROOT, cli_env, session_processes
 from fault_stages import STAGES
 
 TESTS = Path(__file__).resolve().parent
@@ -61,18 +61,6 @@ def _kill_stray(ready: Path, script: Path) -> None:
             proc.kill()
 
 
-def _session_processes(sid: int) -> list[psutil.Process]:
-    """Live processes of session `sid`: a driver and the embedded Ray it started."""
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if os.getsid(proc.pid) == sid and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except (ProcessLookupError, PermissionError, psutil.Error):
-            continue
-    return found
-
-
 def test_sigterm_mid_stage_stops_the_driver_and_its_ray_and_the_rerun_resumes(tmp_path,
                                                                               ray_cluster):
     flag = tmp_path / "go"
@@ -99,7 +87,7 @@ def test_sigterm_mid_stage_stops_the_driver_and_its_ray_and_the_rerun_resumes(tm
             os.killpg(driver.pid, signal.SIGKILL)
     assert driver.returncode == 128 + signal.SIGTERM, (out, err)
     assert err.splitlines() == [STOPPED]
-    _, alive = psutil.wait_procs(_session_processes(driver.pid), timeout=30)
+    _, alive = psutil.wait_procs(session_processes(driver.pid), timeout=30)
     for proc in alive:  # do not leak them into the rest of the session
         proc.kill()
     assert alive == [], f"the stopped driver left these running: {alive}"

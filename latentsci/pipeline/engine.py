@@ -33,7 +33,7 @@ def local_state_dir(copy: WorkingCopy, planned: PlannedStage) -> Path:
     """The stage's state folder on the driver's machine: the state folder itself for a local run
     directory; for one on object storage, its local twin (never uploaded: what a stage keeps
     there resumes on this machine only)."""
-    return copy.local / "state" / f"{planned.name}-{planned.config_hash}"
+    return Path(state_address(copy.local, planned))
 
 
 def _check_outputs(name: str, outputs: dict[str, str], gives: tuple[str, ...] = ()) -> None:
